@@ -1,0 +1,553 @@
+//! Typed configuration: a TOML file with `PARLEY_`-prefixed environment overrides, validated
+//! once at start. Nested keys use `__` in the environment: `PARLEY_DATABASE__URL` sets
+//! `database.url`. An unknown key is an error, so a typo never silently falls back to a default.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    error::Kind,
+    providers::{Format as _, Serialized, Toml},
+};
+use serde::Deserialize;
+use url::Url;
+
+/// Why the configuration cannot be used. Every message names the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing or unreadable.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file or the environment does not parse into the typed config (unknown key, wrong
+    /// type, missing key). figment's message names the key.
+    #[error("{0}")]
+    Parse(String),
+    /// A value parses but is not acceptable.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key, as written in the TOML file.
+        key: &'static str,
+        /// What is wrong with it and what would be right.
+        reason: String,
+    },
+}
+
+/// The whole configuration of one homeserver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The DNS name in every identifier on this server (`@user:server_name`). Never changes.
+    pub server_name: String,
+    /// The URL users reach the web app and the client API at.
+    pub public_base_url: Url,
+    /// Where the server keeps its keys and local files.
+    pub data_dir: PathBuf,
+    /// The built web app (`web/dist`), served at `/`.
+    #[serde(default = "default_web_root")]
+    pub web_root: PathBuf,
+    /// The client listener.
+    pub client: ClientConfig,
+    /// The federation listener; absent means this server does not federate.
+    #[serde(default)]
+    pub federation: Option<FederationConfig>,
+    /// The PostgreSQL database.
+    pub database: DatabaseConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Shutdown behaviour.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[client]`: the listener for browsers and client apps (HTTP and WebSocket, and the web app).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Address and port; port 0 picks a free one (the chosen URL is printed).
+    pub listen: SocketAddr,
+}
+
+/// `[federation]`: the HTTPS listener for other homeservers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// Address and port (8448 by convention).
+    pub listen: SocketAddr,
+    /// PEM certificate chain for `server_name`.
+    pub tls_cert: PathBuf,
+    /// PEM private key of that certificate.
+    pub tls_key: PathBuf,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// A `postgres://` URL. May hold a password, so it never appears in `Debug` or logs.
+    pub url: SecretUrl,
+    /// The most connections this process opens.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    #[serde(default = "default_acquire_timeout_secs")]
+    pub acquire_timeout_secs: u64,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,parley_homeserver=debug`.
+    #[serde(default = "default_log_filter")]
+    pub filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// After SIGTERM or SIGINT, how long in-flight requests may take before the process exits
+    /// anyway.
+    #[serde(default = "default_grace_secs")]
+    pub grace_period_secs: u64,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` on the client listener (block it at the reverse proxy).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+/// A database URL whose password must not be printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The URL, for the connection pool only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("redacted"));
+                }
+                // Query parameters may carry a password too.
+                if url.query().is_some_and(|q| q.contains("password")) {
+                    url.set_query(Some("redacted"));
+                }
+                write!(f, "{url}")
+            }
+            Err(_) => f.write_str("<unparsable URL>"),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            filter: default_log_filter(),
+        }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace_period_secs: default_grace_secs(),
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn default_web_root() -> PathBuf {
+    PathBuf::from("web/dist")
+}
+fn default_max_connections() -> u32 {
+    10
+}
+fn default_acquire_timeout_secs() -> u64 {
+    5
+}
+fn default_log_filter() -> String {
+    "info".to_owned()
+}
+fn default_grace_secs() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Config {
+    /// Reads `path`, applies `PARLEY_*` variables from `env`, and validates the result.
+    pub fn load(path: &Path, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_sources(&text, env)
+    }
+
+    /// Like [`Config::load`] from the process environment.
+    pub fn load_from_process_env(path: &Path) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load(path, &env)
+    }
+
+    /// Parses TOML text with environment overrides and validates the result.
+    pub fn from_sources(toml: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(toml));
+        // figment's own Env provider reads the process environment; feeding it pairs keeps
+        // config loading free of globals, so tests can load many configs side by side.
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("PARLEY_") else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            figment = figment.merge(Serialized::global(&key, parse_env_value(value)));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        validate_server_name(&self.server_name).map_err(|reason| ConfigError::Invalid {
+            key: "server_name",
+            reason,
+        })?;
+        if !matches!(self.public_base_url.scheme(), "http" | "https")
+            || self.public_base_url.host_str().is_none()
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_base_url",
+                reason: "must be an http:// or https:// URL with a host".into(),
+            });
+        }
+        if self.public_base_url.query().is_some() || self.public_base_url.fragment().is_some() {
+            return Err(ConfigError::Invalid {
+                key: "public_base_url",
+                reason: "must not carry a query or a fragment".into(),
+            });
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "data_dir",
+                reason: "must not be empty".into(),
+            });
+        }
+        if !self.web_root.join("index.html").is_file() {
+            return Err(ConfigError::Invalid {
+                key: "web_root",
+                reason: format!(
+                    "{} holds no index.html; build the web app (`npm run build` in web/) or point \
+                     this at its dist folder",
+                    self.web_root.display()
+                ),
+            });
+        }
+        let url = self.database.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                reason: "must be a postgres:// or postgresql:// URL".into(),
+            });
+        }
+        if !(1..=1000).contains(&self.database.max_connections) {
+            return Err(ConfigError::Invalid {
+                key: "database.max_connections",
+                reason: "must be between 1 and 1000".into(),
+            });
+        }
+        if !(1..=300).contains(&self.database.acquire_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "database.acquire_timeout_secs",
+                reason: "must be between 1 and 300".into(),
+            });
+        }
+        if !(1..=3600).contains(&self.shutdown.grace_period_secs) {
+            return Err(ConfigError::Invalid {
+                key: "shutdown.grace_period_secs",
+                reason: "must be between 1 and 3600".into(),
+            });
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
+            return Err(ConfigError::Invalid {
+                key: "log.filter",
+                reason: "is not a valid tracing filter (for example `info` or `info,sqlx=warn`)"
+                    .into(),
+            });
+        }
+        if let Some(federation) = &self.federation {
+            if federation.listen == self.client.listen && federation.listen.port() != 0 {
+                return Err(ConfigError::Invalid {
+                    key: "federation.listen",
+                    reason: "must differ from client.listen".into(),
+                });
+            }
+            for (key, path) in [
+                ("federation.tls_cert", &federation.tls_cert),
+                ("federation.tls_key", &federation.tls_key),
+            ] {
+                if !path.is_file() {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: format!("{} is not a readable file", path.display()),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How long shutdown waits for in-flight requests.
+    pub fn grace_period(&self) -> Duration {
+        Duration::from_secs(self.shutdown.grace_period_secs)
+    }
+}
+
+/// A server name is a lower-case DNS name: labels of `a-z 0-9 -`, not starting or ending with
+/// `-`, at most 63 characters each and 253 in all. No port, no IP literal, no trailing dot, so
+/// that one server has exactly one spelling in identifiers and signatures.
+pub fn validate_server_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err("must be a DNS name of 1 to 253 characters".into());
+    }
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(format!(
+                "`{name}` is not a lower-case DNS name (labels of a-z, 0-9 and -, no port)"
+            ));
+        }
+    }
+    if name
+        .split('.')
+        .all(|label| label.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("must be a DNS name, not an IP address".into());
+    }
+    Ok(())
+}
+
+/// Environment values are strings; numbers and booleans are read as such so that
+/// `PARLEY_DATABASE__MAX_CONNECTIONS=4` fills a number.
+fn parse_env_value(value: &str) -> figment::value::Value {
+    value
+        .parse::<figment::value::Value>()
+        .unwrap_or_else(|_| value.into())
+}
+
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let mut path = e.path.clone();
+            // For a missing key figment names its parent; name the key itself.
+            if let Kind::MissingField(field) = &e.kind {
+                path.push(field.to_string());
+            }
+            let key = path.join(".");
+            if key.is_empty() {
+                e.kind.to_string()
+            } else {
+                format!("config key `{key}`: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("index.html"), "<!doctype html>").unwrap();
+            Self { dir }
+        }
+
+        fn toml(&self) -> String {
+            format!(
+                "server_name = \"org-a.example\"\npublic_base_url = \"https://org-a.example\"\n\
+                 data_dir = \"/var/lib/parley\"\nweb_root = {:?}\n[client]\nlisten = \
+                 \"127.0.0.1:8008\"\n[database]\nurl = \"postgres://parley:s3cret@db/parley\"\n",
+                self.dir.path()
+            )
+        }
+    }
+
+    fn error(toml: &str, env: &[(&str, &str)]) -> String {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_sources(toml, &env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_minimal_config_gets_defaults() {
+        let f = Fixture::new();
+        let config = Config::from_sources(&f.toml(), &[]).unwrap();
+        assert_eq!(config.server_name, "org-a.example");
+        assert_eq!(config.database.max_connections, 10);
+        assert_eq!(config.log.format, LogFormat::Human);
+        assert_eq!(config.grace_period(), Duration::from_secs(30));
+        assert!(config.metrics.enabled);
+        assert!(config.federation.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_with_types() {
+        let f = Fixture::new();
+        let env = [
+            (
+                "PARLEY_DATABASE__MAX_CONNECTIONS".to_owned(),
+                "3".to_owned(),
+            ),
+            ("PARLEY_LOG__FORMAT".to_owned(), "json".to_owned()),
+            ("PARLEY_METRICS__ENABLED".to_owned(), "false".to_owned()),
+            ("OTHER_VARIABLE".to_owned(), "ignored".to_owned()),
+        ];
+        let config = Config::from_sources(&f.toml(), &env).unwrap();
+        assert_eq!(config.database.max_connections, 3);
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert!(!config.metrics.enabled);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let f = Fixture::new();
+        let toml = f.toml();
+        assert!(error(&format!("{toml}[log]\nformat = \"xml\"\n"), &[]).contains("`log.format`"));
+        assert!(
+            error(
+                &toml.replace("org-a.example\"\npublic", "org-a.example:8448\"\npublic"),
+                &[]
+            )
+            .contains("`server_name`")
+        );
+        assert!(
+            error(&toml, &[("PARLEY_SHUTDOWN__GRACE_PERIOD_SECS", "0")])
+                .contains("`shutdown.grace_period_secs`")
+        );
+        assert!(
+            error(&toml.replace("https://org-a", "ftp://org-a"), &[]).contains("`public_base_url`")
+        );
+        assert!(error(&toml.replace("postgres://", "mysql://"), &[]).contains("`database.url`"));
+        let missing_web = toml.replace(&format!("{:?}", f.dir.path()), "\"/nonexistent\"");
+        assert!(error(&missing_web, &[]).contains("`web_root`"));
+        let federation = format!(
+            "{toml}[federation]\nlisten = \"0.0.0.0:8448\"\ntls_cert = \"/nope.pem\"\ntls_key = \
+             \"/nope.key\"\n"
+        );
+        assert!(error(&federation, &[]).contains("`federation.tls_cert`"));
+        assert!(error(&toml, &[("PARLEY_LOG__FILTER", "info,[")]).contains("`log.filter`"));
+    }
+
+    #[test]
+    fn server_names_are_lower_case_dns_names() {
+        for good in ["localhost", "org-a.example", "chat.example.org", "a1.b2"] {
+            assert!(validate_server_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Org.example",
+            "org_a.example",
+            "-a.example",
+            "a..b",
+            "a.",
+            "a:8448",
+            "10.0.0.1",
+        ] {
+            assert!(validate_server_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_database_password_never_prints() {
+        let f = Fixture::new();
+        let config = Config::from_sources(&f.toml(), &[]).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(
+            debug.contains("postgres://parley:redacted@db/parley"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let f = Fixture::new();
+        let example = include_str!("../../parley.example.toml");
+        // Point the paths of the example at files that exist here.
+        let cert = f.dir.path().join("cert.pem");
+        std::fs::write(&cert, "").unwrap();
+        let example = example
+            .replace("\"web/dist\"", &format!("{:?}", f.dir.path()))
+            .replace("\"/etc/parley/tls/fullchain.pem\"", &format!("{cert:?}"))
+            .replace("\"/etc/parley/tls/privkey.pem\"", &format!("{cert:?}"));
+        let config = Config::from_sources(&example, &[]).unwrap();
+        assert_eq!(config.server_name, "chat.example.org");
+        assert!(config.federation.is_some());
+    }
+}

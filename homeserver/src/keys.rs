@@ -1,0 +1,170 @@
+//! The federation signing key in the data directory: created on first start, owner-only, reused
+//! after.
+
+use std::{
+    fs::{self, OpenOptions},
+    io::{self, Write as _},
+    os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+};
+
+use parley_federation::{KeyError, ServerSigningKey};
+
+/// The key file's name inside the data directory.
+pub const SIGNING_KEY_FILE: &str = "signing.key";
+
+/// Why the signing key cannot be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Reading or writing failed.
+    #[error("{path}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The file does not hold a key.
+    #[error("{path} is not a Parley signing key")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: KeyError,
+    },
+    /// Other users could read the key.
+    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600` on it")]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// Makes the data directory (owner-only) if it is missing.
+pub fn ensure_data_dir(dir: &Path) -> Result<(), KeyFileError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| KeyFileError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// Loads the signing key from `data_dir`, creating it on first start.
+pub fn load_or_create(data_dir: &Path) -> Result<ServerSigningKey, KeyFileError> {
+    ensure_data_dir(data_dir)?;
+    let path = data_dir.join(SIGNING_KEY_FILE);
+    match load(&path) {
+        Err(KeyFileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            create(&path)?;
+            load(&path)
+        }
+        other => other,
+    }
+}
+
+fn load(path: &Path) -> Result<ServerSigningKey, KeyFileError> {
+    let io_err = |source| KeyFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mode = fs::metadata(path).map_err(io_err)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::Exposed {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io_err)?);
+    ServerSigningKey::decode(&text).map_err(|source| KeyFileError::Invalid {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes a new key beside `path` and links it into place, so that a crash never leaves half a
+/// key and two processes starting at once end up with the same one.
+fn create(path: &Path) -> Result<(), KeyFileError> {
+    let key = ServerSigningKey::generate();
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let io_err = |source| KeyFileError::Io {
+        path: temp.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(io_err)?;
+    let written = file
+        .write_all(key.encode().as_bytes())
+        .and_then(|()| file.sync_all());
+    let linked = written.and_then(|()| fs::hard_link(&temp, path));
+    let _ = fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {
+            tracing::info!(key_id = %key.key_id(), path = %path.display(), "created signing key");
+            Ok(())
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn created_once_owner_only_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = load_or_create(&data).unwrap();
+        let mode = fs::metadata(data.join(SIGNING_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = load_or_create(&data).unwrap();
+        assert_eq!(first.key_id(), again.key_id());
+        assert_eq!(first.public_key_base64(), again.public_key_base64());
+    }
+
+    #[test]
+    fn an_exposed_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(SIGNING_KEY_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, KeyFileError::Exposed { mode: 0o644, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SIGNING_KEY_FILE);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        let err = load_or_create(dir.path()).unwrap_err();
+        assert!(matches!(err, KeyFileError::Invalid { .. }), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"");
+    }
+}

@@ -1,0 +1,225 @@
+//! Starting and stopping one homeserver: storage, keys, listeners, graceful shutdown.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::Router;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{Config, FederationConfig},
+    db, http, keys,
+    metrics::Metrics,
+    state::AppState,
+};
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory or the signing key.
+    #[error("signing key")]
+    Key(#[from] keys::KeyFileError),
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// The metrics registry.
+    #[error("metrics registry")]
+    Metrics(#[from] prometheus::Error),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} (config key `{key}`)")]
+    Bind {
+        /// The config key of the address.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The federation TLS certificate or key.
+    #[error("federation TLS: {0}")]
+    Tls(String),
+}
+
+/// A started server. Dropping it does not stop it: cancel [`RunningServer::shutdown_token`] and
+/// await [`RunningServer::wait`].
+pub struct RunningServer {
+    /// The bound address of the client listener.
+    pub client_addr: SocketAddr,
+    /// The bound address of the federation listener, if federation is configured.
+    pub federation_addr: Option<SocketAddr>,
+    /// The state the handlers share.
+    pub state: AppState,
+    shutdown: CancellationToken,
+    listeners: JoinSet<std::io::Result<()>>,
+    grace: Duration,
+}
+
+/// Opens the database (running migrations), loads or creates the signing key, and starts the
+/// listeners. Returns once they accept connections.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let signing_key = keys::load_or_create(&config.data_dir)?;
+    let pool = db::connect(&config.database).await?;
+    db::migrate(&pool).await?;
+    db::claim_for_server(&pool, &config.server_name).await?;
+    tracing::info!(
+        server_name = %config.server_name,
+        key_id = %signing_key.key_id(),
+        "database ready"
+    );
+
+    let state = AppState {
+        config: Arc::new(config),
+        db: pool,
+        metrics: Metrics::new()?,
+        signing_key: Arc::new(signing_key),
+    };
+    let shutdown = CancellationToken::new();
+    let grace = state.config.grace_period();
+    let mut listeners = JoinSet::new();
+
+    let client_listen = state.config.client.listen;
+    let client = tokio::net::TcpListener::bind(client_listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            key: "client.listen",
+            addr: client_listen,
+            source,
+        })?;
+    let client_addr = client.local_addr().map_err(|source| StartError::Bind {
+        key: "client.listen",
+        addr: client_listen,
+        source,
+    })?;
+    let app = http::client_router(state.clone());
+    let token = shutdown.clone();
+    listeners.spawn(async move {
+        axum::serve(
+            client,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await
+    });
+
+    let federation_addr = match state.config.federation.clone() {
+        Some(federation) => Some(
+            start_federation(
+                &federation,
+                http::federation_router(state.clone()),
+                &shutdown,
+                grace,
+                &mut listeners,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+
+    tracing::info!(%client_addr, ?federation_addr, "listening");
+    Ok(RunningServer {
+        client_addr,
+        federation_addr,
+        state,
+        shutdown,
+        listeners,
+        grace,
+    })
+}
+
+async fn start_federation(
+    config: &FederationConfig,
+    app: Router,
+    shutdown: &CancellationToken,
+    grace: Duration,
+    listeners: &mut JoinSet<std::io::Result<()>>,
+) -> Result<SocketAddr, StartError> {
+    let tls = rustls_config(config)?;
+    let bind_err = |source| StartError::Bind {
+        key: "federation.listen",
+        addr: config.listen,
+        source,
+    };
+    let listener = std::net::TcpListener::bind(config.listen).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, tls).handle(handle.clone());
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        handle.graceful_shutdown(Some(grace));
+    });
+    listeners.spawn(async move { server.serve(app.into_make_service()).await });
+    Ok(addr)
+}
+
+fn rustls_config(
+    config: &FederationConfig,
+) -> Result<axum_server::tls_rustls::RustlsConfig, StartError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+    let certs = CertificateDer::pem_file_iter(&config.tls_cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            StartError::Tls(format!(
+                "config key `federation.tls_cert`: {}: {e}",
+                config.tls_cert.display()
+            ))
+        })?;
+    let key = PrivateKeyDer::from_pem_file(&config.tls_key).map_err(|e| {
+        StartError::Tls(format!(
+            "config key `federation.tls_key`: {}: {e}",
+            config.tls_key.display()
+        ))
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(format!("certificate and key do not fit: {e}")))?;
+    server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
+        Arc::new(server_config),
+    ))
+}
+
+impl RunningServer {
+    /// Cancelling this token starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the listeners have stopped. After shutdown starts, requests in flight get
+    /// the configured grace period; then the server stops regardless.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let shutdown = self.shutdown.clone();
+        let grace = self.grace;
+        let deadline = async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        let drained = async {
+            let mut result = Ok(());
+            while let Some(joined) = self.listeners.join_next().await {
+                match joined {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => result = Err(e),
+                    Err(e) => result = Err(std::io::Error::other(e)),
+                }
+                // One listener failing stops the others.
+                self.shutdown.cancel();
+            }
+            result
+        };
+        let result = tokio::select! {
+            result = drained => result,
+            () = deadline => {
+                tracing::warn!(?grace, "grace period over; dropping unfinished requests");
+                Ok(())
+            }
+        };
+        self.state.db.close().await;
+        result
+    }
+}

@@ -1,0 +1,21 @@
+//! The state every handler can reach.
+
+use std::sync::Arc;
+
+use parley_federation::ServerSigningKey;
+use sqlx::PgPool;
+
+use crate::{config::Config, metrics::Metrics};
+
+/// Shared by all handlers of one server; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The database pool.
+    pub db: PgPool,
+    /// This server's metrics registry.
+    pub metrics: Metrics,
+    /// The federation signing key.
+    pub signing_key: Arc<ServerSigningKey>,
+}

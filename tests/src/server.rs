@@ -1,0 +1,307 @@
+//! Homeservers for tests: in this process, or as a real `parley` process.
+
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use parley_client_api::client::Client;
+use parley_homeserver::{Config, RunningServer};
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::{Child, Command},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::pg::TestDatabase;
+
+/// The settings a test chooses; everything else gets test defaults.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    /// `server_name`.
+    pub server_name: String,
+    /// `public_base_url`.
+    pub public_base_url: String,
+    /// `data_dir`.
+    pub data_dir: PathBuf,
+    /// `web_root`.
+    pub web_root: PathBuf,
+    /// `database.url`.
+    pub database_url: String,
+    /// `shutdown.grace_period_secs`.
+    pub grace_period_secs: u64,
+    /// `[federation]`: listen address, certificate and key files.
+    pub federation: Option<(String, PathBuf, PathBuf)>,
+}
+
+impl TestConfig {
+    /// Defaults for a server named `server_name` with its files below `dir`.
+    pub fn new(server_name: &str, dir: &Path, web_root: &Path, database: &TestDatabase) -> Self {
+        Self {
+            server_name: server_name.to_owned(),
+            public_base_url: format!("http://{server_name}"),
+            data_dir: dir.join("data"),
+            web_root: web_root.to_owned(),
+            database_url: database.url().to_owned(),
+            grace_period_secs: 10,
+            federation: None,
+        }
+    }
+
+    /// The config file's text.
+    pub fn to_toml(&self) -> String {
+        let quote = |s: &str| serde_json::Value::from(s).to_string();
+        let path = |p: &Path| quote(&p.to_string_lossy());
+        let mut text = String::new();
+        let _ = writeln!(text, "server_name = {}", quote(&self.server_name));
+        let _ = writeln!(text, "public_base_url = {}", quote(&self.public_base_url));
+        let _ = writeln!(text, "data_dir = {}", path(&self.data_dir));
+        let _ = writeln!(text, "web_root = {}", path(&self.web_root));
+        let _ = writeln!(text, "[client]\nlisten = \"127.0.0.1:0\"");
+        let _ = writeln!(
+            text,
+            "[database]\nurl = {}\nmax_connections = 4\nacquire_timeout_secs = 2",
+            quote(&self.database_url)
+        );
+        let _ = writeln!(
+            text,
+            "[shutdown]\ngrace_period_secs = {}",
+            self.grace_period_secs
+        );
+        let _ = writeln!(text, "[log]\nformat = \"json\"\nfilter = \"info\"");
+        if let Some((listen, cert, key)) = &self.federation {
+            let _ = writeln!(
+                text,
+                "[federation]\nlisten = {}\ntls_cert = {}\ntls_key = {}",
+                quote(listen),
+                path(cert),
+                path(key)
+            );
+        }
+        text
+    }
+}
+
+/// A minimal built web app: `index.html`, a hashed asset and its precompressed siblings.
+#[derive(Debug)]
+pub struct WebFixture {
+    dir: tempfile::TempDir,
+}
+
+/// The marker text inside the fixture's `index.html`.
+pub const FIXTURE_INDEX_MARKER: &str = "parley-fixture-index";
+/// The path of the fixture's hashed asset.
+pub const FIXTURE_ASSET: &str = "/assets/app-4f2a9c1d.js";
+
+impl WebFixture {
+    /// Writes the fixture to a temporary folder.
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("assets"))?;
+        std::fs::write(
+            dir.path().join("index.html"),
+            format!("<!doctype html><title>{FIXTURE_INDEX_MARKER}</title>"),
+        )?;
+        let asset = dir.path().join(FIXTURE_ASSET.trim_start_matches('/'));
+        std::fs::write(&asset, "console.log('parley');\n")?;
+        // Stand-ins for what web/scripts/precompress.mjs writes; the server sends them as they are.
+        std::fs::write(asset.with_extension("js.br"), b"brotli bytes")?;
+        std::fs::write(asset.with_extension("js.gz"), b"gzip bytes")?;
+        Ok(Self { dir })
+    }
+
+    /// The folder, for `web_root`.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds a file of `size` bytes at `relative`.
+    pub fn add_file(&self, relative: &str, size: usize) -> anyhow::Result<PathBuf> {
+        let path = self.dir.path().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    }
+}
+
+/// A homeserver running inside the test process.
+pub struct TestServer {
+    /// The client listener's base URL (ends with `/`).
+    pub base_url: Url,
+    /// The federation listener's address, if configured.
+    pub federation_addr: Option<std::net::SocketAddr>,
+    /// A typed client of it.
+    pub client: Client,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server from `config`, exactly as `parley serve` would.
+    pub async fn start(config: &TestConfig) -> anyhow::Result<Self> {
+        let config = Config::from_sources(&config.to_toml(), &[])?;
+        let server: RunningServer = parley_homeserver::start(config).await?;
+        let base_url: Url = format!("http://{}/", server.client_addr).parse()?;
+        let federation_addr = server.federation_addr;
+        let shutdown = server.shutdown_token();
+        let task = tokio::spawn(server.wait());
+        Ok(Self {
+            client: Client::new(base_url.clone()),
+            base_url,
+            federation_addr,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// `base_url` joined with `path`.
+    pub fn url(&self, path: &str) -> Url {
+        self.base_url
+            .join(path.trim_start_matches('/'))
+            .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    /// Shuts down gracefully and waits until it has stopped.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A homeserver running as its own process.
+pub struct ServerProcess {
+    child: Child,
+    /// The client listener's base URL (ends with `/`).
+    pub base_url: Url,
+    stderr: JoinHandle<String>,
+}
+
+impl ServerProcess {
+    /// Runs `binary serve --config config_file` with `env` added, and waits (up to 60 s) until
+    /// it prints its client URL.
+    pub async fn spawn(
+        binary: &Path,
+        config_file: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary);
+        // Only what the test gives counts: no stray PARLEY_* from the developer's shell.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PARLEY_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(config_file)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().context("cannot start the server process")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let find_url = async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = line.strip_prefix("Parley client API and web app: ") {
+                    return Ok::<_, anyhow::Error>(Some(url.trim().parse::<Url>()?));
+                }
+            }
+            Ok(None)
+        };
+        let found = tokio::time::timeout(Duration::from_secs(60), find_url).await;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        match found {
+            Ok(Ok(Some(base_url))) => Ok(Self {
+                child,
+                base_url,
+                stderr,
+            }),
+            other => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let log = stderr.await.unwrap_or_default();
+                bail!("server did not start ({other:?}); its stderr:\n{log}")
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("the process has exited")
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`).
+    pub async fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid()?.to_string())
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -{name} failed");
+        Ok(())
+    }
+
+    /// Waits up to `deadline` for the process to exit; returns its status and its stderr.
+    pub async fn wait_exit(mut self, deadline: Duration) -> anyhow::Result<(ExitStatus, String)> {
+        let status = tokio::time::timeout(deadline, self.child.wait())
+            .await
+            .context("the server did not exit in time")??;
+        let log = self.stderr.await.unwrap_or_default();
+        Ok((status, log))
+    }
+}
+
+/// Runs `binary args...` to completion (up to 60 s); returns its status, stdout and stderr.
+pub async fn run_command(
+    binary: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<(ExitStatus, String, String)> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(binary)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .context("the command did not finish in time")??;
+    Ok((
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
