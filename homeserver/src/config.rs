@@ -71,6 +71,139 @@ pub struct Config {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Accounts, passwords and tokens.
+    #[serde(default)]
+    pub accounts: AccountsConfig,
+    /// Outgoing mail.
+    #[serde(default)]
+    pub mail: MailConfig,
+}
+
+/// `[accounts]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// bcrypt cost factor (10 to 16); each step doubles the work.
+    #[serde(default = "default_bcrypt_cost")]
+    pub bcrypt_cost: u32,
+    /// How many password hashes may run at once (default: the number of CPUs).
+    #[serde(default)]
+    pub hashing_threads: Option<usize>,
+    /// Lifetime of an access token, in seconds.
+    #[serde(default = "default_access_token_secs")]
+    pub access_token_secs: u64,
+    /// Absolute lifetime of a session's refresh tokens, in days, however often they rotate.
+    #[serde(default = "default_refresh_token_days")]
+    pub refresh_token_days: u64,
+    /// How long an already-rotated refresh token is still answered with the same new token
+    /// (concurrent refreshes from one client), in seconds. Reuse after that ends the session.
+    #[serde(default = "default_refresh_reuse_grace_secs")]
+    pub refresh_reuse_grace_secs: u64,
+    /// Lifetime of an email verification link, in hours.
+    #[serde(default = "default_email_token_hours")]
+    pub email_token_hours: u64,
+}
+
+/// `[mail]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The sender of every mail, e.g. `Parley <parley@example.org>`.
+    #[serde(default = "default_mail_from")]
+    pub from: String,
+    /// The SMTP relay; absent means mail is written to `<data_dir>/mailbox` and its links are
+    /// logged (for local use).
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// `[mail.smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Host name of the relay.
+    pub host: String,
+    /// Port (465 for `tls`, 587 for `starttls`).
+    pub port: u16,
+    /// `tls` (implicit TLS), `starttls`, or `plain` (only to a relay on loopback).
+    pub security: SmtpSecurity,
+    /// User name, if the relay wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password; never printed.
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte.
+    Tls,
+    /// Plain, upgraded with STARTTLS (required).
+    Starttls,
+    /// No TLS: allowed only for a relay on the same machine.
+    Plain,
+}
+
+/// A secret string that never appears in `Debug` output.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            bcrypt_cost: default_bcrypt_cost(),
+            hashing_threads: None,
+            access_token_secs: default_access_token_secs(),
+            refresh_token_days: default_refresh_token_days(),
+            refresh_reuse_grace_secs: default_refresh_reuse_grace_secs(),
+            email_token_hours: default_email_token_hours(),
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: default_mail_from(),
+            smtp: None,
+        }
+    }
+}
+
+fn default_bcrypt_cost() -> u32 {
+    12
+}
+fn default_access_token_secs() -> u64 {
+    15 * 60
+}
+fn default_refresh_token_days() -> u64 {
+    30
+}
+fn default_refresh_reuse_grace_secs() -> u64 {
+    30
+}
+fn default_email_token_hours() -> u64 {
+    24
+}
+fn default_mail_from() -> String {
+    "Parley <parley@localhost>".to_owned()
 }
 
 /// `[client]`: the listener for browsers and client apps (HTTP and WebSocket, and the web app).
@@ -323,6 +456,8 @@ impl Config {
                     .into(),
             });
         }
+        self.validate_accounts()?;
+        self.validate_mail()?;
         if let Some(federation) = &self.federation {
             if federation.listen == self.client.listen && federation.listen.port() != 0 {
                 return Err(ConfigError::Invalid {
@@ -340,6 +475,89 @@ impl Config {
                         reason: format!("{} is not a readable file", path.display()),
                     });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_accounts(&self) -> Result<(), ConfigError> {
+        let a = &self.accounts;
+        let checks: [(&'static str, bool, &str); 6] = [
+            (
+                "accounts.bcrypt_cost",
+                (10..=16).contains(&a.bcrypt_cost),
+                "must be between 10 and 16",
+            ),
+            (
+                "accounts.hashing_threads",
+                a.hashing_threads.is_none_or(|n| (1..=256).contains(&n)),
+                "must be between 1 and 256",
+            ),
+            (
+                "accounts.access_token_secs",
+                (60..=3600).contains(&a.access_token_secs),
+                "must be between 60 and 3600",
+            ),
+            (
+                "accounts.refresh_token_days",
+                (1..=365).contains(&a.refresh_token_days),
+                "must be between 1 and 365",
+            ),
+            (
+                "accounts.refresh_reuse_grace_secs",
+                a.refresh_reuse_grace_secs <= 300,
+                "must be at most 300",
+            ),
+            (
+                "accounts.email_token_hours",
+                (1..=168).contains(&a.email_token_hours),
+                "must be between 1 and 168",
+            ),
+        ];
+        for (key, ok, reason) in checks {
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_mail(&self) -> Result<(), ConfigError> {
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "mail.from",
+                reason:
+                    "must be a mail address, optionally with a name: `Parley <parley@example.org>`"
+                        .into(),
+            });
+        }
+        if let Some(smtp) = &self.mail.smtp {
+            if smtp.host.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "mail.smtp.host",
+                    reason: "must not be empty".into(),
+                });
+            }
+            let loopback = smtp.host == "localhost"
+                || smtp
+                    .host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if smtp.security == SmtpSecurity::Plain && !loopback {
+                return Err(ConfigError::Invalid {
+                    key: "mail.smtp.security",
+                    reason: "`plain` is allowed only for a relay on this machine; use `tls` or `starttls`"
+                        .into(),
+                });
+            }
+            if smtp.username.is_some() != smtp.password.is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "mail.smtp.password",
+                    reason: "username and password go together".into(),
+                });
             }
         }
         Ok(())
