@@ -4,6 +4,8 @@
 //! and (behind the `client` feature) a typed Rust client. It must never depend on the homeserver,
 //! touch a database or contain HTTP handlers: the homeserver and every client share these types.
 
+pub mod account;
+pub mod auth;
 pub mod error;
 pub mod server;
 

@@ -29,11 +29,35 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the OpenAPI document of the client API (JSON) and exit.
+    Openapi,
+    /// Manage user accounts.
+    User {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Run pending database migrations and exit.
     Migrate {
         /// The TOML config file.
         #[arg(long, short)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Disable an account: it can no longer sign in and all its sessions end at once.
+    Disable {
+        /// `@username:server`.
+        user_id: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// `@username:server`.
+        user_id: String,
     },
 }
 
@@ -60,6 +84,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let config = load(&config)?;
             init_logging(&config);
             runtime.block_on(serve(config))
+        }
+        Command::Openapi => {
+            let text = serde_json::to_string_pretty(&crate::http::openapi::document())?;
+            writeln!(std::io::stdout(), "{text}")?;
+            Ok(())
+        }
+        Command::User { config, action } => {
+            let config = load(&config)?;
+            init_logging(&config);
+            runtime.block_on(async {
+                let pool = crate::db::connect(&config.database).await?;
+                crate::db::migrate(&pool).await?;
+                let accounts = crate::accounts::Accounts::new(&config, pool.clone()).await?;
+                let (user_id, disable) = match &action {
+                    UserAction::Disable { user_id } => (user_id, true),
+                    UserAction::Enable { user_id } => (user_id, false),
+                };
+                if !accounts.set_disabled(user_id, disable).await? {
+                    anyhow::bail!("no account {user_id} on this server");
+                }
+                let verb = if disable { "disabled; all its sessions ended" } else { "enabled" };
+                writeln!(std::io::stdout(), "{user_id} {verb}")?;
+                pool.close().await;
+                anyhow::Ok(())
+            })
         }
         Command::Migrate { config } => {
             let config = load(&config)?;

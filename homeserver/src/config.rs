@@ -102,6 +102,12 @@ pub struct AccountsConfig {
     /// Lifetime of an email verification link, in hours.
     #[serde(default = "default_email_token_hours")]
     pub email_token_hours: u64,
+    /// Sign-up, sign-in, resend and reset requests allowed per client IP and minute, sustained.
+    #[serde(default = "default_rate_per_minute")]
+    pub rate_limit_per_minute: u32,
+    /// How many of those requests one IP may make at once before the rate applies.
+    #[serde(default = "default_rate_burst")]
+    pub rate_limit_burst: u32,
 }
 
 /// `[mail]`.
@@ -174,6 +180,8 @@ impl Default for AccountsConfig {
             refresh_token_days: default_refresh_token_days(),
             refresh_reuse_grace_secs: default_refresh_reuse_grace_secs(),
             email_token_hours: default_email_token_hours(),
+            rate_limit_per_minute: default_rate_per_minute(),
+            rate_limit_burst: default_rate_burst(),
         }
     }
 }
@@ -202,6 +210,12 @@ fn default_refresh_reuse_grace_secs() -> u64 {
 fn default_email_token_hours() -> u64 {
     24
 }
+fn default_rate_per_minute() -> u32 {
+    10
+}
+fn default_rate_burst() -> u32 {
+    10
+}
 fn default_mail_from() -> String {
     "Parley <parley@localhost>".to_owned()
 }
@@ -212,6 +226,10 @@ fn default_mail_from() -> String {
 pub struct ClientConfig {
     /// Address and port; port 0 picks a free one (the chosen URL is printed).
     pub listen: SocketAddr,
+    /// Reverse proxies whose `X-Forwarded-For` is believed. A request from any other peer is
+    /// attributed to the peer's own address, whatever headers it sends.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[federation]`: the HTTPS listener for other homeservers.
@@ -482,7 +500,17 @@ impl Config {
 
     fn validate_accounts(&self) -> Result<(), ConfigError> {
         let a = &self.accounts;
-        let checks: [(&'static str, bool, &str); 6] = [
+        let checks: [(&'static str, bool, &str); 8] = [
+            (
+                "accounts.rate_limit_per_minute",
+                (1..=60_000).contains(&a.rate_limit_per_minute),
+                "must be between 1 and 60000",
+            ),
+            (
+                "accounts.rate_limit_burst",
+                (1..=100_000).contains(&a.rate_limit_burst),
+                "must be between 1 and 100000",
+            ),
             (
                 "accounts.bcrypt_cost",
                 (10..=16).contains(&a.bcrypt_cost),

@@ -24,10 +24,20 @@ pub enum AppError {
     /// Any other server-side failure.
     #[error("internal error: {0}")]
     Internal(String),
+    /// No access token.
+    #[error("missing access token")]
+    MissingToken,
+    /// The body or a parameter does not parse; the message says where.
+    #[error("{0}")]
+    BadJson(String),
+    /// From the account service.
+    #[error(transparent)]
+    Account(#[from] crate::accounts::AccountError),
 }
 
 impl AppError {
     fn status_and_body(&self) -> (StatusCode, ErrorBody) {
+        use crate::accounts::AccountError;
         let body = |errcode, error: &str| ErrorBody {
             errcode,
             error: error.to_owned(),
@@ -42,7 +52,25 @@ impl AppError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 body(ErrorCode::Unavailable, message),
             ),
-            Self::Database(_) | Self::Internal(_) => (
+            Self::MissingToken => (
+                StatusCode::UNAUTHORIZED,
+                body(ErrorCode::MissingToken, "Sign in first: this needs an access token."),
+            ),
+            Self::BadJson(message) => (StatusCode::BAD_REQUEST, body(ErrorCode::BadJson, message)),
+            Self::Account(AccountError::Refused { status, code, message, retry_after }) => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                ErrorBody {
+                    errcode: *code,
+                    error: message.clone(),
+                    retry_after_ms: retry_after
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                },
+            ),
+            Self::Database(_)
+            | Self::Internal(_)
+            | Self::Account(
+                AccountError::Database(_) | AccountError::Mail(_) | AccountError::Internal(_),
+            ) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 body(ErrorCode::Unknown, "Internal server error."),
             ),
@@ -56,7 +84,14 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        (status, Json(body)).into_response()
+        let retry_after = body.retry_after_ms.map(|ms| ms.div_ceil(1000).max(1));
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after
+            && let Ok(value) = http::HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

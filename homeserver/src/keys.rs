@@ -9,6 +9,7 @@ use std::{
 };
 
 use parley_federation::{KeyError, ServerSigningKey};
+use zeroize::Zeroizing;
 
 /// The key file's name inside the data directory.
 pub const SIGNING_KEY_FILE: &str = "signing.key";
@@ -56,67 +57,62 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), KeyFileError> {
 
 /// Loads the signing key from `data_dir`, creating it on first start.
 pub fn load_or_create(data_dir: &Path) -> Result<ServerSigningKey, KeyFileError> {
-    ensure_data_dir(data_dir)?;
     let path = data_dir.join(SIGNING_KEY_FILE);
-    match load(&path) {
+    let text = load_or_create_secret(data_dir, SIGNING_KEY_FILE, || {
+        ServerSigningKey::generate().encode()
+    })?;
+    ServerSigningKey::decode(&text).map_err(|source| KeyFileError::Invalid { path, source })
+}
+
+/// Reads the secret file `name` in `data_dir`, first writing `make()` to it if it does not
+/// exist. The file is owner-only; one readable by others is refused.
+pub fn load_or_create_secret(
+    data_dir: &Path,
+    name: &str,
+    make: impl FnOnce() -> Zeroizing<String>,
+) -> Result<Zeroizing<String>, KeyFileError> {
+    ensure_data_dir(data_dir)?;
+    let path = data_dir.join(name);
+    match read_secret(&path) {
         Err(KeyFileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            create(&path)?;
-            load(&path)
+            create(&path, &make())?;
+            read_secret(&path)
         }
         other => other,
     }
 }
 
-fn load(path: &Path) -> Result<ServerSigningKey, KeyFileError> {
-    let io_err = |source| KeyFileError::Io {
-        path: path.to_owned(),
-        source,
-    };
+fn read_secret(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
+    let io_err = |source| KeyFileError::Io { path: path.to_owned(), source };
     let mode = fs::metadata(path).map_err(io_err)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyFileError::Exposed {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(KeyFileError::Exposed { path: path.to_owned(), mode });
     }
-    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(io_err)?);
-    ServerSigningKey::decode(&text).map_err(|source| KeyFileError::Invalid {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(Zeroizing::new(fs::read_to_string(path).map_err(io_err)?))
 }
 
-/// Writes a new key beside `path` and links it into place, so that a crash never leaves half a
-/// key and two processes starting at once end up with the same one.
-fn create(path: &Path) -> Result<(), KeyFileError> {
-    let key = ServerSigningKey::generate();
+/// Writes `contents` beside `path` and links it into place, so that a crash never leaves half
+/// a secret and two processes starting at once end up with the same one.
+fn create(path: &Path, contents: &str) -> Result<(), KeyFileError> {
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let io_err = |source| KeyFileError::Io {
-        path: temp.clone(),
-        source,
-    };
+    let io_err = |source| KeyFileError::Io { path: temp.clone(), source };
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&temp)
         .map_err(io_err)?;
-    let written = file
-        .write_all(key.encode().as_bytes())
-        .and_then(|()| file.sync_all());
+    let written = file.write_all(contents.as_bytes()).and_then(|()| file.sync_all());
     let linked = written.and_then(|()| fs::hard_link(&temp, path));
     let _ = fs::remove_file(&temp);
     match linked {
         Ok(()) => {
-            tracing::info!(key_id = %key.key_id(), path = %path.display(), "created signing key");
+            tracing::info!(path = %path.display(), "created secret key file");
             Ok(())
         }
         // Another process created it first: use theirs.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(KeyFileError::Io { path: path.to_owned(), source }),
     }
 }
 

@@ -5,12 +5,14 @@
 //! `parley-client-api` and `parley-federation`; those crates never depend on this one.
 //! No process-wide state: every server is a value, so a test can run several in one process.
 
+pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;

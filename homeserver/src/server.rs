@@ -7,6 +7,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    accounts::Accounts,
     config::{Config, FederationConfig},
     db, http, keys,
     metrics::Metrics,
@@ -35,6 +36,9 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The account service (password hashing, access-token key).
+    #[error("accounts")]
+    Accounts(#[from] crate::accounts::AccountError),
     /// The federation TLS certificate or key.
     #[error("federation TLS: {0}")]
     Tls(String),
@@ -67,7 +71,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         "database ready"
     );
 
+    let accounts = Accounts::new(&config, pool.clone()).await?;
     let state = AppState {
+        accounts,
         config: Arc::new(config),
         db: pool,
         metrics: Metrics::new()?,

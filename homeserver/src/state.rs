@@ -5,7 +5,7 @@ use std::sync::Arc;
 use parley_federation::ServerSigningKey;
 use sqlx::PgPool;
 
-use crate::{config::Config, metrics::Metrics};
+use crate::{accounts::Accounts, config::Config, metrics::Metrics};
 
 /// Shared by all handlers of one server; cheap to clone.
 #[derive(Clone)]
@@ -18,4 +18,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The federation signing key.
     pub signing_key: Arc<ServerSigningKey>,
+    /// Accounts, sessions and tokens.
+    pub accounts: Accounts,
 }

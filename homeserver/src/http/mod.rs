@@ -1,8 +1,13 @@
 //! The HTTP side: one router per listener, built from one small module per area.
 
+mod account;
+mod auth;
+pub mod extract;
 mod federation;
 mod health;
 mod metrics;
+mod rate_limit;
+pub mod openapi;
 mod request_id;
 mod server_info;
 mod web;
@@ -19,8 +24,16 @@ use crate::{error::AppError, state::AppState};
 pub fn client_router(state: AppState) -> Router {
     let api = Router::new()
         .merge(server_info::router())
+        .merge(account::router())
+        .merge(auth::router())
+        .merge(
+            account::limited_router()
+                .merge(auth::limited_router())
+                .layer(rate_limit::layer(&state)),
+        )
         .fallback(|| async { AppError::Unrecognized });
-    let mut router = Router::new().nest("/api/v1", api).merge(health::router());
+    let mut router =
+        Router::new().nest("/api/v1", api).merge(openapi::router()).merge(health::router());
     if state.config.metrics.enabled {
         router = router.merge(metrics::router());
     }

@@ -9,8 +9,9 @@ pub(super) fn router() -> Router<AppState> {
     Router::new().route(PATH, get(server_info))
 }
 
-/// `GET /api/v1/server`.
-async fn server_info(State(state): State<AppState>) -> Json<ServerInfo> {
+/// Public facts about this server.
+#[utoipa::path(get, path = "/api/v1/server", tag = "server", responses((status = 200, body = ServerInfo)))]
+pub(super) async fn server_info(State(state): State<AppState>) -> Json<ServerInfo> {
     Json(ServerInfo {
         server_name: state.config.server_name.clone(),
         version: crate::VERSION.to_owned(),

@@ -3,10 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod accounts;
 mod config_errors;
 mod federation_tls;
 mod health;
 mod metrics;
+mod openapi;
+mod rate_limit;
 mod shutdown;
 mod signing_key;
 mod web;
