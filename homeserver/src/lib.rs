@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod server;
 pub mod shutdown;

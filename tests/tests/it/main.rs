@@ -6,6 +6,7 @@
 mod config_errors;
 mod federation_tls;
 mod health;
+mod mail;
 mod metrics;
 mod shutdown;
 mod signing_key;
