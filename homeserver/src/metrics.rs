@@ -9,7 +9,8 @@ use axum::{
     response::Response,
 };
 use prometheus::{
-    Encoder as _, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder as _, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use sqlx::PgPool;
 
@@ -26,6 +27,13 @@ pub struct Metrics {
     db_pool_max: IntGauge,
     /// Open client WebSocket connections.
     pub websockets_open: IntGauge,
+    /// Mails this process handed to the relay or the mailbox folder.
+    pub mail_sent: IntCounter,
+    /// Delivery attempts of this process that failed (each is retried).
+    pub mail_failed_attempts: IntCounter,
+    /// Unsent mail whose time has come, as this process last counted it (all processes count
+    /// the same shared outbox).
+    pub mail_queue_due: IntGauge,
 }
 
 impl Metrics {
@@ -60,12 +68,27 @@ impl Metrics {
         let db_pool_max = IntGauge::new("db_pool_max_connections", "The pool's connection limit")?;
         let websockets_open =
             IntGauge::new("websocket_connections", "Open client WebSocket connections")?;
+        let mail_sent = IntCounter::new(
+            "mail_sent_total",
+            "Mails handed to the SMTP relay or the mailbox folder",
+        )?;
+        let mail_failed_attempts = IntCounter::new(
+            "mail_failed_attempts_total",
+            "Mail delivery attempts that failed and will be retried",
+        )?;
+        let mail_queue_due = IntGauge::new(
+            "mail_queue_due",
+            "Unsent mail in the outbox whose next attempt is due",
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(db_pool_size.clone()))?;
         registry.register(Box::new(db_pool_idle.clone()))?;
         registry.register(Box::new(db_pool_max.clone()))?;
         registry.register(Box::new(websockets_open.clone()))?;
+        registry.register(Box::new(mail_sent.clone()))?;
+        registry.register(Box::new(mail_failed_attempts.clone()))?;
+        registry.register(Box::new(mail_queue_due.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -74,6 +97,9 @@ impl Metrics {
             db_pool_idle,
             db_pool_max,
             websockets_open,
+            mail_sent,
+            mail_failed_attempts,
+            mail_queue_due,
         })
     }
 

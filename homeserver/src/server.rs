@@ -3,13 +3,13 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     accounts::Accounts,
     config::{Config, FederationConfig},
-    db, http, keys,
+    db, http, keys, mail,
     metrics::Metrics,
     state::AppState,
 };
@@ -42,6 +42,9 @@ pub enum StartError {
     /// The federation TLS certificate or key.
     #[error("federation TLS: {0}")]
     Tls(String),
+    /// The mail transport (`[mail]`).
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
 }
 
 /// A started server. Dropping it does not stop it: cancel [`RunningServer::shutdown_token`] and
@@ -55,6 +58,7 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: CancellationToken,
     listeners: JoinSet<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
     grace: Duration,
 }
 
@@ -65,6 +69,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let pool = db::connect(&config.database).await?;
     db::migrate(&pool).await?;
     db::claim_for_server(&pool, &config.server_name).await?;
+    let mailer = mail::Mailer::from_config(&config)?;
     tracing::info!(
         server_name = %config.server_name,
         key_id = %signing_key.key_id(),
@@ -121,6 +126,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         None => None,
     };
 
+    let workers = vec![mail::spawn_worker(
+        mailer,
+        state.db.clone(),
+        state.metrics.clone(),
+        shutdown.clone(),
+    )];
+
     tracing::info!(%client_addr, ?federation_addr, "listening");
     Ok(RunningServer {
         client_addr,
@@ -128,6 +140,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         state,
         shutdown,
         listeners,
+        workers,
         grace,
     })
 }
@@ -196,8 +209,9 @@ impl RunningServer {
         self.shutdown.clone()
     }
 
-    /// Waits until the listeners have stopped. After shutdown starts, requests in flight get
-    /// the configured grace period; then the server stops regardless.
+    /// Waits until the listeners and the background workers have stopped. After shutdown
+    /// starts, requests in flight and the mail being sent get the configured grace period; then
+    /// the server stops regardless.
     pub async fn wait(mut self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
         let grace = self.grace;
@@ -205,6 +219,8 @@ impl RunningServer {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
         };
+        let workers = std::mem::take(&mut self.workers);
+        let aborts: Vec<_> = workers.iter().map(JoinHandle::abort_handle).collect();
         let drained = async {
             let mut result = Ok(());
             while let Some(joined) = self.listeners.join_next().await {
@@ -216,6 +232,9 @@ impl RunningServer {
                 // One listener failing stops the others.
                 self.shutdown.cancel();
             }
+            for worker in workers {
+                let _ = worker.await;
+            }
             result
         };
         let result = tokio::select! {
@@ -225,6 +244,12 @@ impl RunningServer {
                 Ok(())
             }
         };
+        // Workers still busy after the grace period are stopped where they are (a mail being
+        // sent is sent again later: delivery is at least once). They hold pool connections,
+        // which `close` would otherwise wait for.
+        for abort in aborts {
+            abort.abort();
+        }
         self.state.db.close().await;
         result
     }

@@ -2,6 +2,7 @@
 
 use std::{
     fmt::Write as _,
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     time::Duration,
@@ -9,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use parley_client_api::client::Client;
-use parley_homeserver::{Config, RunningServer};
+use parley_homeserver::{AppState, Config, RunningServer};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::{Child, Command},
@@ -37,6 +38,9 @@ pub struct TestConfig {
     pub grace_period_secs: u64,
     /// `[federation]`: listen address, certificate and key files.
     pub federation: Option<(String, PathBuf, PathBuf)>,
+    /// `[mail.smtp]`: a relay on loopback, spoken to without TLS (`security = "plain"`). Without
+    /// it, mail goes to the mailbox folder in `data_dir`.
+    pub mail_relay: Option<SocketAddr>,
 }
 
 impl TestConfig {
@@ -50,6 +54,7 @@ impl TestConfig {
             database_url: database.url().to_owned(),
             grace_period_secs: 10,
             federation: None,
+            mail_relay: None,
         }
     }
 
@@ -81,6 +86,14 @@ impl TestConfig {
                 quote(listen),
                 path(cert),
                 path(key)
+            );
+        }
+        if let Some(relay) = &self.mail_relay {
+            let _ = writeln!(
+                text,
+                "[mail.smtp]\nhost = {}\nport = {}\nsecurity = \"plain\"",
+                quote(&relay.ip().to_string()),
+                relay.port()
             );
         }
         text
@@ -140,6 +153,9 @@ pub struct TestServer {
     pub federation_addr: Option<std::net::SocketAddr>,
     /// A typed client of it.
     pub client: Client,
+    /// The server's state: its database pool, config and metrics, for tests that look
+    /// behind the API (the pool closes when the server stops).
+    pub state: AppState,
     shutdown: CancellationToken,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -152,9 +168,11 @@ impl TestServer {
         let base_url: Url = format!("http://{}/", server.client_addr).parse()?;
         let federation_addr = server.federation_addr;
         let shutdown = server.shutdown_token();
+        let state = server.state.clone();
         let task = tokio::spawn(server.wait());
         Ok(Self {
             client: Client::new(base_url.clone()),
+            state,
             base_url,
             federation_addr,
             shutdown,
@@ -167,6 +185,19 @@ impl TestServer {
         self.base_url
             .join(path.trim_start_matches('/'))
             .unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    /// Makes every unsent mail in the outbox due now and wakes the mail workers: a test of
+    /// delivery after an outage need not wait out the backoff (the backoff schedule itself is
+    /// unit-tested).
+    pub async fn retry_mail_now(&self) -> anyhow::Result<()> {
+        sqlx::query("update mail_outbox set next_attempt_at = now() where sent_at is null")
+            .execute(&self.state.db)
+            .await?;
+        sqlx::query("select pg_notify('parley_mail', '')")
+            .execute(&self.state.db)
+            .await?;
+        Ok(())
     }
 
     /// Shuts down gracefully and waits until it has stopped.

@@ -7,6 +7,7 @@ mod accounts;
 mod config_errors;
 mod federation_tls;
 mod health;
+mod mail;
 mod metrics;
 mod openapi;
 mod rate_limit;
