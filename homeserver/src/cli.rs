@@ -104,7 +104,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 if !accounts.set_disabled(user_id, disable).await? {
                     anyhow::bail!("no account {user_id} on this server");
                 }
-                let verb = if disable { "disabled; all its sessions ended" } else { "enabled" };
+                let verb = if disable {
+                    "disabled; all its sessions ended"
+                } else {
+                    "enabled"
+                };
                 writeln!(std::io::stdout(), "{user_id} {verb}")?;
                 pool.close().await;
                 anyhow::Ok(())

@@ -54,10 +54,18 @@ impl AppError {
             ),
             Self::MissingToken => (
                 StatusCode::UNAUTHORIZED,
-                body(ErrorCode::MissingToken, "Sign in first: this needs an access token."),
+                body(
+                    ErrorCode::MissingToken,
+                    "Sign in first: this needs an access token.",
+                ),
             ),
             Self::BadJson(message) => (StatusCode::BAD_REQUEST, body(ErrorCode::BadJson, message)),
-            Self::Account(AccountError::Refused { status, code, message, retry_after }) => (
+            Self::Account(AccountError::Refused {
+                status,
+                code,
+                message,
+                retry_after,
+            }) => (
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
                 ErrorBody {
                     errcode: *code,
@@ -89,7 +97,9 @@ impl IntoResponse for AppError {
         if let Some(secs) = retry_after
             && let Ok(value) = http::HeaderValue::from_str(&secs.to_string())
         {
-            response.headers_mut().insert(http::header::RETRY_AFTER, value);
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, value);
         }
         response
     }

@@ -83,10 +83,16 @@ pub fn load_or_create_secret(
 }
 
 fn read_secret(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
-    let io_err = |source| KeyFileError::Io { path: path.to_owned(), source };
+    let io_err = |source| KeyFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mode = fs::metadata(path).map_err(io_err)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyFileError::Exposed { path: path.to_owned(), mode });
+        return Err(KeyFileError::Exposed {
+            path: path.to_owned(),
+            mode,
+        });
     }
     Ok(Zeroizing::new(fs::read_to_string(path).map_err(io_err)?))
 }
@@ -95,14 +101,19 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
 /// a secret and two processes starting at once end up with the same one.
 fn create(path: &Path, contents: &str) -> Result<(), KeyFileError> {
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let io_err = |source| KeyFileError::Io { path: temp.clone(), source };
+    let io_err = |source| KeyFileError::Io {
+        path: temp.clone(),
+        source,
+    };
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&temp)
         .map_err(io_err)?;
-    let written = file.write_all(contents.as_bytes()).and_then(|()| file.sync_all());
+    let written = file
+        .write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all());
     let linked = written.and_then(|()| fs::hard_link(&temp, path));
     let _ = fs::remove_file(&temp);
     match linked {
@@ -112,7 +123,10 @@ fn create(path: &Path, contents: &str) -> Result<(), KeyFileError> {
         }
         // Another process created it first: use theirs.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(KeyFileError::Io { path: path.to_owned(), source }),
+        Err(source) => Err(KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -11,6 +11,7 @@
 //! Everything waits on conditions with deadlines ([`wait_until`]); nothing sleeps for a fixed
 //! time and hopes.
 
+pub mod mail;
 pub mod pg;
 pub mod server;
 pub mod smtp;

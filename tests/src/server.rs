@@ -41,6 +41,14 @@ pub struct TestConfig {
     /// `[mail.smtp]`: a relay on loopback, spoken to without TLS (`security = "plain"`). Without
     /// it, mail goes to the mailbox folder in `data_dir`.
     pub mail_relay: Option<SocketAddr>,
+    /// `accounts.bcrypt_cost` (the lowest allowed, to keep tests fast).
+    pub bcrypt_cost: u32,
+    /// `accounts.refresh_reuse_grace_secs`.
+    pub refresh_reuse_grace_secs: u64,
+    /// `accounts.rate_limit_per_minute` (high by default: tests sign in often from one IP).
+    pub rate_limit_per_minute: u32,
+    /// `accounts.rate_limit_burst`.
+    pub rate_limit_burst: u32,
 }
 
 impl TestConfig {
@@ -55,6 +63,10 @@ impl TestConfig {
             grace_period_secs: 10,
             federation: None,
             mail_relay: None,
+            bcrypt_cost: 10,
+            refresh_reuse_grace_secs: 30,
+            rate_limit_per_minute: 60_000,
+            rate_limit_burst: 100_000,
         }
     }
 
@@ -79,6 +91,15 @@ impl TestConfig {
             self.grace_period_secs
         );
         let _ = writeln!(text, "[log]\nformat = \"json\"\nfilter = \"info\"");
+        let _ = writeln!(
+            text,
+            "[accounts]\nbcrypt_cost = {}\nrefresh_reuse_grace_secs = {}\n\
+             rate_limit_per_minute = {}\nrate_limit_burst = {}",
+            self.bcrypt_cost,
+            self.refresh_reuse_grace_secs,
+            self.rate_limit_per_minute,
+            self.rate_limit_burst
+        );
         if let Some((listen, cert, key)) = &self.federation {
             let _ = writeln!(
                 text,

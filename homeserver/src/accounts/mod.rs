@@ -65,7 +65,12 @@ pub enum AccountError {
 
 impl AccountError {
     fn refused(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Refused { status, code, message: message.into(), retry_after: None }
+        Self::Refused {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     fn invalid(message: impl Into<String>) -> Self {
@@ -203,11 +208,18 @@ impl Accounts {
         // Hash first: the answer takes as long whether or not the address is in use.
         let hash = self.hasher.hash(new.password).await?;
 
-        let taken = sqlx::query_scalar!("select 1 as \"one!\" from account where localpart = $1", localpart)
-            .fetch_optional(&self.db)
-            .await?;
+        let taken = sqlx::query_scalar!(
+            "select 1 as \"one!\" from account where localpart = $1",
+            localpart
+        )
+        .fetch_optional(&self.db)
+        .await?;
         if taken.is_some() {
-            return Err(AccountError::refused(409, ErrorCode::UserInUse, "This username is taken."));
+            return Err(AccountError::refused(
+                409,
+                ErrorCode::UserInUse,
+                "This username is taken.",
+            ));
         }
 
         let mut tx = self.db.begin().await?;
@@ -229,12 +241,10 @@ impl Accounts {
         if inserted.rows_affected() == 0 {
             // Either the address is in use (tell its owner, not the caller) or the username was
             // taken a moment ago.
-            let owner = sqlx::query_scalar!(
-                "select user_id from account where email = $1",
-                email as _
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
+            let owner =
+                sqlx::query_scalar!("select user_id from account where email = $1", email as _)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             match owner {
                 Some(owner) => {
                     mail::enqueue(&mut *tx, &OutgoingMail {
@@ -262,7 +272,8 @@ impl Accounts {
                 }
             }
         }
-        self.send_verification(&mut tx, account_id, &email, &full_name, "verify_email").await?;
+        self.send_verification(&mut tx, account_id, &email, &full_name, "verify_email")
+            .await?;
         tx.commit().await?;
         tracing::info!(%user_id, "account created");
         Ok(())
@@ -291,16 +302,19 @@ impl Accounts {
         .await?;
         let link = self.link("/verify-email", &token);
         let hours = self.email_token_lifetime.as_secs() / 3600;
-        mail::enqueue(&mut **tx, &OutgoingMail {
-            to: email.to_owned(),
-            subject: format!("Confirm your email address for {}", self.server_name),
-            text: format!(
-                "Hello {full_name},\n\nplease confirm this address for your Parley account on \
+        mail::enqueue(
+            &mut **tx,
+            &OutgoingMail {
+                to: email.to_owned(),
+                subject: format!("Confirm your email address for {}", self.server_name),
+                text: format!(
+                    "Hello {full_name},\n\nplease confirm this address for your Parley account on \
                  {server} by opening this link:\n\n{link}\n\nThe link works once and expires in \
                  {hours} hours. If you did not ask for this, ignore this mail.\n",
-                server = self.server_name,
-            ),
-        })
+                    server = self.server_name,
+                ),
+            },
+        )
         .await?;
         Ok(())
     }
@@ -308,7 +322,8 @@ impl Accounts {
     /// Uses a verification link: confirms the address of a new account, or completes a change
     /// of address.
     pub async fn verify_email(&self, token: &str) -> Result<(String, String), AccountError> {
-        let invalid = || AccountError::unknown_token("This link is invalid, already used or expired.");
+        let invalid =
+            || AccountError::unknown_token("This link is invalid, already used or expired.");
         if token.len() > 128 {
             return Err(invalid());
         }
@@ -376,7 +391,9 @@ impl Accounts {
     /// Mails a new verification link if `email` belongs to an unverified account and none was
     /// sent in the last minute. Says nothing about what it found.
     pub async fn resend_verification(&self, email: &str) -> Result<(), AccountError> {
-        let Ok(email) = validate_email(email) else { return Ok(()) };
+        let Ok(email) = validate_email(email) else {
+            return Ok(());
+        };
         let mut tx = self.db.begin().await?;
         let account = sqlx::query!(
             r#"select account_id, full_name from account
@@ -391,8 +408,14 @@ impl Accounts {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(account) = account {
-            self.send_verification(&mut tx, account.account_id, &email, &account.full_name, "verify_email")
-                .await?;
+            self.send_verification(
+                &mut tx,
+                account.account_id,
+                &email,
+                &account.full_name,
+                "verify_email",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -410,7 +433,10 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<IssuedTokens, AccountError> {
         let identifier = identifier.trim().to_lowercase();
-        if identifier.is_empty() || identifier.len() > 320 || password.len() > 4 * password::MAX_CHARS {
+        if identifier.is_empty()
+            || identifier.len() > 320
+            || password.len() > 4 * password::MAX_CHARS
+        {
             return Err(AccountError::bad_credentials());
         }
         let keys = throttle::keys(&identifier, client.ip.as_deref());
@@ -444,7 +470,11 @@ impl Accounts {
         }
         throttle::clear(&self.db, &keys[..1]).await?;
         if account.disabled {
-            return Err(AccountError::refused(403, ErrorCode::UserDeactivated, "This account is disabled."));
+            return Err(AccountError::refused(
+                403,
+                ErrorCode::UserDeactivated,
+                "This account is disabled.",
+            ));
         }
         if !account.verified {
             return Err(AccountError::refused(
@@ -511,7 +541,11 @@ impl Accounts {
     }
 
     /// Rotates a refresh token. A token used again after the grace window ends its session.
-    pub async fn refresh(&self, token: &str, client: &ClientInfo) -> Result<IssuedTokens, AccountError> {
+    pub async fn refresh(
+        &self,
+        token: &str,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, AccountError> {
         let gone = || AccountError::unknown_token("Your session has ended. Sign in again.");
         if token.is_empty() || token.len() > 128 {
             return Err(gone());
@@ -574,7 +608,13 @@ impl Accounts {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.issued(row.user_id, row.device_id, row.session_id, refresh, row.expires_at)
+        self.issued(
+            row.user_id,
+            row.device_id,
+            row.session_id,
+            refresh,
+            row.expires_at,
+        )
     }
 
     /// Checks an access token and that its session is still live.
@@ -596,11 +636,20 @@ impl Accounts {
         .fetch_optional(&self.db)
         .await?
         .ok_or_else(|| AccountError::unknown_token("Your session has ended. Sign in again."))?;
-        Ok(AuthUser { account_id: row.account_id, user_id: row.user_id, session_id: claims.sid })
+        Ok(AuthUser {
+            account_id: row.account_id,
+            user_id: row.user_id,
+            session_id: claims.sid,
+        })
     }
 
     /// Ends one session of the user (`reason` is recorded).
-    pub async fn end_session(&self, user: &AuthUser, session_id: Uuid, reason: &str) -> Result<bool, AccountError> {
+    pub async fn end_session(
+        &self,
+        user: &AuthUser,
+        session_id: Uuid,
+        reason: &str,
+    ) -> Result<bool, AccountError> {
         let ended = sqlx::query!(
             "update session set ended_at = now(), end_reason = $3
              where session_id = $1 and account_id = $2 and ended_at is null",
@@ -654,7 +703,12 @@ impl Accounts {
     // ---- passwords ---------------------------------------------------------------------
 
     /// Changes the password after checking the current one; ends every other session.
-    pub async fn change_password(&self, user: &AuthUser, current: &str, new: &str) -> Result<(), AccountError> {
+    pub async fn change_password(
+        &self,
+        user: &AuthUser,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AccountError> {
         let account = sqlx::query!(
             "select localpart, password_hash from account where account_id = $1",
             user.account_id
@@ -662,14 +716,22 @@ impl Accounts {
         .fetch_one(&self.db)
         .await?;
         if !self.hasher.verify(current, &account.password_hash).await? {
-            return Err(AccountError::refused(403, ErrorCode::Forbidden, "The current password is wrong."));
+            return Err(AccountError::refused(
+                403,
+                ErrorCode::Forbidden,
+                "The current password is wrong.",
+            ));
         }
         password::check_new(new, &account.localpart)?;
         let hash = self.hasher.hash(new).await?;
         let mut tx = self.db.begin().await?;
-        sqlx::query!("update account set password_hash = $2 where account_id = $1", user.account_id, hash)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "update account set password_hash = $2 where account_id = $1",
+            user.account_id,
+            hash
+        )
+        .execute(&mut *tx)
+        .await?;
         sqlx::query!(
             "update session set ended_at = now(), end_reason = 'password_changed'
              where account_id = $1 and session_id <> $2 and ended_at is null",
@@ -684,7 +746,9 @@ impl Accounts {
 
     /// Mails a reset link if `email` belongs to an account. Says nothing about what it found.
     pub async fn forgot_password(&self, email: &str) -> Result<(), AccountError> {
-        let Ok(email) = validate_email(email) else { return Ok(()) };
+        let Ok(email) = validate_email(email) else {
+            return Ok(());
+        };
         let mut tx = self.db.begin().await?;
         let account = sqlx::query!(
             r#"select account_id, full_name, user_id from account
@@ -732,7 +796,8 @@ impl Accounts {
 
     /// Sets a new password with a reset link's token: ends every session and lifts lockouts.
     pub async fn reset_password(&self, token: &str, new: &str) -> Result<(), AccountError> {
-        let invalid = || AccountError::unknown_token("This link is invalid, already used or expired.");
+        let invalid =
+            || AccountError::unknown_token("This link is invalid, already used or expired.");
         if token.len() > 128 {
             return Err(invalid());
         }
@@ -777,8 +842,15 @@ impl Accounts {
         )
         .execute(&mut *tx)
         .await?;
-        let identifiers = [account.localpart, account.user_id, account.email.to_lowercase()];
-        let keys: Vec<String> = identifiers.iter().map(|i| throttle::identifier_key(i)).collect();
+        let identifiers = [
+            account.localpart,
+            account.user_id,
+            account.email.to_lowercase(),
+        ];
+        let keys: Vec<String> = identifiers
+            .iter()
+            .map(|i| throttle::identifier_key(i))
+            .collect();
         throttle::clear(&mut *tx, &keys).await?;
         tx.commit().await?;
         Ok(())
@@ -795,7 +867,9 @@ impl Accounts {
         )
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(account_id) = account else { return Ok(false) };
+        let Some(account_id) = account else {
+            return Ok(false);
+        };
         if disabled {
             sqlx::query!(
                 "update session set ended_at = now(), end_reason = 'account_disabled'
@@ -835,8 +909,11 @@ impl Accounts {
         user: &AuthUser,
         update: &UpdateProfileRequest,
     ) -> Result<MyProfile, AccountError> {
-        let full_name =
-            update.full_name.as_deref().map(|n| validate_name(n, "full_name", 128)).transpose()?;
+        let full_name = update
+            .full_name
+            .as_deref()
+            .map(|n| validate_name(n, "full_name", 128))
+            .transpose()?;
         let display_name = match update.display_name.as_deref().map(str::trim) {
             None => None,
             Some("") => Some(None),
@@ -866,11 +943,20 @@ impl Accounts {
         .fetch_optional(&self.db)
         .await?
         .ok_or_else(|| AccountError::refused(404, ErrorCode::NotFound, "No such user."))?;
-        Ok(PublicProfile { user_id: row.user_id, full_name: row.full_name, display_name: row.display_name })
+        Ok(PublicProfile {
+            user_id: row.user_id,
+            full_name: row.full_name,
+            display_name: row.display_name,
+        })
     }
 
     /// Starts a change of address: checks the password, mails a link to the new address.
-    pub async fn change_email(&self, user: &AuthUser, new_email: &str, password: &str) -> Result<(), AccountError> {
+    pub async fn change_email(
+        &self,
+        user: &AuthUser,
+        new_email: &str,
+        password: &str,
+    ) -> Result<(), AccountError> {
         let new_email = validate_email(new_email)?;
         let account = sqlx::query!(
             "select password_hash, full_name from account where account_id = $1",
@@ -879,11 +965,21 @@ impl Accounts {
         .fetch_one(&self.db)
         .await?;
         if !self.hasher.verify(password, &account.password_hash).await? {
-            return Err(AccountError::refused(403, ErrorCode::Forbidden, "The password is wrong."));
+            return Err(AccountError::refused(
+                403,
+                ErrorCode::Forbidden,
+                "The password is wrong.",
+            ));
         }
         let mut tx = self.db.begin().await?;
-        self.send_verification(&mut tx, user.account_id, &new_email, &account.full_name, "change_email")
-            .await?;
+        self.send_verification(
+            &mut tx,
+            user.account_id,
+            &new_email,
+            &account.full_name,
+            "change_email",
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -894,7 +990,9 @@ pub fn validate_username(raw: &str) -> Result<String, AccountError> {
     let localpart = raw.trim().to_lowercase();
     let ok = !localpart.is_empty()
         && localpart.len() <= 64
-        && localpart.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-".contains(&b));
+        && localpart
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-".contains(&b));
     if ok {
         Ok(localpart)
     } else {
@@ -928,14 +1026,24 @@ fn validate_name(raw: &str, field: &str, max: usize) -> Result<String, AccountEr
 fn validate_device_id(raw: &str) -> Result<String, AccountError> {
     let ok = !raw.is_empty()
         && raw.len() <= 64
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok { Ok(raw.to_owned()) } else { Err(AccountError::invalid("`device_id` must be 1 to 64 of A-Z a-z 0-9 _ -")) }
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(AccountError::invalid(
+            "`device_id` must be 1 to 64 of A-Z a-z 0-9 _ -",
+        ))
+    }
 }
 
 fn new_device_id() -> String {
     use rand::Rng as _;
     let mut rng = rand::thread_rng();
-    (0..10).map(|_| char::from(rng.gen_range(b'A'..=b'Z'))).collect()
+    (0..10)
+        .map(|_| char::from(rng.gen_range(b'A'..=b'Z')))
+        .collect()
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

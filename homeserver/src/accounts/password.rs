@@ -88,8 +88,10 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let input = prehash(password);
         let cost = self.cost;
-        self.blocking(move || bcrypt::hash(input.as_str(), cost).map_err(|e| HashError(e.to_string())))
-            .await
+        self.blocking(move || {
+            bcrypt::hash(input.as_str(), cost).map_err(|e| HashError(e.to_string()))
+        })
+        .await
     }
 
     /// Whether `password` matches `hash`.
@@ -112,9 +114,14 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit =
-            self.permits.acquire().await.map_err(|_| HashError("hasher closed".into()))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| HashError(e.to_string()))?
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError("hasher closed".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError(e.to_string()))?
     }
 }
 
@@ -131,11 +138,17 @@ mod tests {
     #[test]
     fn rules() {
         assert_eq!(check_new("short", "alice"), Err(WeakPassword::TooShort));
-        assert_eq!(check_new(&"x".repeat(257), "alice"), Err(WeakPassword::TooLong));
+        assert_eq!(
+            check_new(&"x".repeat(257), "alice"),
+            Err(WeakPassword::TooLong)
+        );
         assert_eq!(check_new("password123", "alice"), Err(WeakPassword::Common));
         assert_eq!(check_new("Password123", "alice"), Err(WeakPassword::Common));
         assert_eq!(check_new("qwertyuiop", "alice"), Err(WeakPassword::Common));
-        assert_eq!(check_new("my alice is great", "alice"), Err(WeakPassword::ContainsUsername));
+        assert_eq!(
+            check_new("my alice is great", "alice"),
+            Err(WeakPassword::ContainsUsername)
+        );
         assert!(check_new("correct horse battery staple", "alice").is_ok());
         // Length counts characters, not bytes: 8 characters of 3 bytes each.
         assert!(check_new("ÄÖÜßéèñç", "alice").is_ok());
@@ -145,7 +158,14 @@ mod tests {
     #[test]
     fn the_common_list_is_large() {
         // The shipped list must have thousands of entries; spot-check well-known ones.
-        for common in ["123456", "iloveyou", "letmein", "monkey", "dragon", "sunshine1"] {
+        for common in [
+            "123456",
+            "iloveyou",
+            "letmein",
+            "monkey",
+            "dragon",
+            "sunshine1",
+        ] {
             assert!(passwords::analyzer::is_common_password(common), "{common}");
         }
     }

@@ -33,7 +33,10 @@ pub fn keys(identifier: &str, ip: Option<&str>) -> Vec<String> {
 }
 
 /// How long the longest lock among `keys` still lasts, if any.
-pub async fn locked_for(db: impl PgExecutor<'_>, keys: &[String]) -> Result<Option<Duration>, sqlx::Error> {
+pub async fn locked_for(
+    db: impl PgExecutor<'_>,
+    keys: &[String],
+) -> Result<Option<Duration>, sqlx::Error> {
     let secs = sqlx::query_scalar!(
         r#"select max(extract(epoch from locked_until - now()))::float8 as "secs"
            from login_throttle where throttle_key = any($1) and locked_until > now()"#,
@@ -41,7 +44,9 @@ pub async fn locked_for(db: impl PgExecutor<'_>, keys: &[String]) -> Result<Opti
     )
     .fetch_one(db)
     .await?;
-    Ok(secs.filter(|s| *s > 0.0).map(|s| Duration::from_secs_f64(s.ceil())))
+    Ok(secs
+        .filter(|s| *s > 0.0)
+        .map(|s| Duration::from_secs_f64(s.ceil())))
 }
 
 /// Counts a failure against every key, locking those over their threshold.
@@ -60,7 +65,11 @@ pub async fn record_failure(db: &PgPool, keys: &[String]) -> Result<(), sqlx::Er
         )
         .fetch_one(db)
         .await?;
-        let free = if key.starts_with("ip:") { IP_FREE_FAILURES } else { IDENTIFIER_FREE_FAILURES };
+        let free = if key.starts_with("ip:") {
+            IP_FREE_FAILURES
+        } else {
+            IDENTIFIER_FREE_FAILURES
+        };
         if let Some(secs) = lock_secs(failures, free) {
             sqlx::query!(
                 "update login_throttle set locked_until = now() + make_interval(secs => $2)
@@ -85,7 +94,12 @@ pub fn lock_secs(failures: i32, free: i32) -> Option<f64> {
 
 /// Forgets the failures of `keys` (after a successful sign-in or a password reset).
 pub async fn clear(db: impl PgExecutor<'_>, keys: &[String]) -> Result<(), sqlx::Error> {
-    sqlx::query!("delete from login_throttle where throttle_key = any($1)", keys).execute(db).await?;
+    sqlx::query!(
+        "delete from login_throttle where throttle_key = any($1)",
+        keys
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -103,4 +117,3 @@ mod tests {
         assert_eq!(lock_secs(i32::MAX, 5), Some(MAX_LOCK_SECS));
     }
 }
-

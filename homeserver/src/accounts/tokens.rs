@@ -71,12 +71,15 @@ impl AccessTokens {
             Zeroizing::new(format!("{}\n", STANDARD.encode(secret.as_slice())))
         })?;
         let path = data_dir.join(ACCESS_TOKEN_KEY_FILE);
-        let secret = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| {
-            KeyFileError::Io {
-                path: path.clone(),
-                source: std::io::Error::other("not base64"),
-            }
-        })?);
+        let secret =
+            Zeroizing::new(
+                STANDARD
+                    .decode(encoded.trim())
+                    .map_err(|_| KeyFileError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other("not base64"),
+                    })?,
+            );
         if secret.len() < 32 {
             return Err(KeyFileError::Io {
                 path,
@@ -188,10 +191,17 @@ mod tests {
         let sid = Uuid::new_v4();
         // Signed with another key.
         let other = AccessTokens::from_secret(&[8; 32], "org-a.example", Duration::from_secs(900));
-        assert!(t.verify(&other.issue("@alice:org-a.example", sid).unwrap()).is_err());
+        assert!(
+            t.verify(&other.issue("@alice:org-a.example", sid).unwrap())
+                .is_err()
+        );
         // Another issuer (another server with the same secret, say).
-        let elsewhere = AccessTokens::from_secret(&[7; 32], "org-b.example", Duration::from_secs(900));
-        assert!(t.verify(&elsewhere.issue("@alice:org-a.example", sid).unwrap()).is_err());
+        let elsewhere =
+            AccessTokens::from_secret(&[7; 32], "org-b.example", Duration::from_secs(900));
+        assert!(
+            t.verify(&elsewhere.issue("@alice:org-a.example", sid).unwrap())
+                .is_err()
+        );
 
         let now = unix_now();
         let claims = serde_json::json!({
@@ -199,9 +209,15 @@ mod tests {
             "iat": now, "exp": now + 600, "jti": "x", "sid": sid, "typ": ACCESS_TYP,
         });
         // alg none, unsigned.
-        assert!(t.verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, &claims, "")).is_err());
+        assert!(
+            t.verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, &claims, ""))
+                .is_err()
+        );
         // Right claims, HS256 header, but a made-up signature.
-        assert!(t.verify(&forge(r#"{"alg":"HS256","typ":"JWT"}"#, &claims, "AAAA")).is_err());
+        assert!(
+            t.verify(&forge(r#"{"alg":"HS256","typ":"JWT"}"#, &claims, "AAAA"))
+                .is_err()
+        );
 
         let sign = |claims: &serde_json::Value| {
             jsonwebtoken::encode(
@@ -211,7 +227,10 @@ mod tests {
             )
             .unwrap()
         };
-        assert!(t.verify(&sign(&claims)).is_ok(), "the control token must pass");
+        assert!(
+            t.verify(&sign(&claims)).is_ok(),
+            "the control token must pass"
+        );
         // Expired.
         let mut expired = claims.clone();
         expired["iat"] = (now - 7200).into();

@@ -40,7 +40,8 @@ pub(super) fn router() -> Router<AppState> {
         .route(api::PROFILE, get(public_profile))
 }
 
-const ACCEPTED: (StatusCode, Json<Accepted>) = (StatusCode::ACCEPTED, Json(Accepted { accepted: true }));
+const ACCEPTED: (StatusCode, Json<Accepted>) =
+    (StatusCode::ACCEPTED, Json(Accepted { accepted: true }));
 
 /// Sign up. The answer is the same whether or not the email address is already in use.
 #[utoipa::path(post, path = "/api/v1/account/register", tag = "account", request_body = RegisterRequest,
@@ -101,7 +102,10 @@ pub(super) async fn reset_password(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ResetPasswordRequest>,
 ) -> Result<Json<Accepted>, AppError> {
-    state.accounts.reset_password(&request.token, &request.new_password).await?;
+    state
+        .accounts
+        .reset_password(&request.token, &request.new_password)
+        .await?;
     Ok(Json(Accepted { accepted: true }))
 }
 
@@ -114,14 +118,20 @@ pub(super) async fn change_password(
     user: AuthUser,
     ApiJson(request): ApiJson<ChangePasswordRequest>,
 ) -> Result<Json<Accepted>, AppError> {
-    state.accounts.change_password(&user, &request.current_password, &request.new_password).await?;
+    state
+        .accounts
+        .change_password(&user, &request.current_password, &request.new_password)
+        .await?;
     Ok(Json(Accepted { accepted: true }))
 }
 
 /// The signed-in user's profile.
 #[utoipa::path(get, path = "/api/v1/account/profile", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = MyProfile), (status = 401, body = ErrorBody)))]
-pub(super) async fn my_profile(State(state): State<AppState>, user: AuthUser) -> Result<Json<MyProfile>, AppError> {
+pub(super) async fn my_profile(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<MyProfile>, AppError> {
     Ok(Json(state.accounts.my_profile(&user).await?))
 }
 
@@ -146,7 +156,10 @@ pub(super) async fn change_email(
     user: AuthUser,
     ApiJson(request): ApiJson<ChangeEmailRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), AppError> {
-    state.accounts.change_email(&user, &request.new_email, &request.password).await?;
+    state
+        .accounts
+        .change_email(&user, &request.new_email, &request.password)
+        .await?;
     Ok(ACCEPTED)
 }
 

@@ -1,13 +1,13 @@
 //! Sign-in, token refresh, sign-out and sessions. Browsers get the refresh token in an
 //! HttpOnly, SameSite=Strict cookie (Secure and `__Host-` prefixed over HTTPS), never in script.
 
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::{
     Json, Router,
     extract::{Path, State},
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
-use axum::http::{HeaderMap, HeaderValue, header};
 use parley_client_api::{
     ErrorBody,
     auth::{
@@ -58,7 +58,11 @@ pub(super) async fn login(
             &client,
         )
         .await?;
-    Ok(token_response(&state, issued, request.refresh_token_transport))
+    Ok(token_response(
+        &state,
+        issued,
+        request.refresh_token_transport,
+    ))
 }
 
 /// Exchange a refresh token (body or cookie) for new tokens. A token reused after rotation
@@ -100,9 +104,18 @@ pub(super) async fn refresh(
 /// Sign out: ends the current session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = EndedSessions), (status = 401, body = ErrorBody)))]
-pub(super) async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<Response, AppError> {
-    let ended = state.accounts.end_session(&user, user.session_id, "signed_out").await?;
-    let mut response = Json(EndedSessions { ended: u64::from(ended) }).into_response();
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Response, AppError> {
+    let ended = state
+        .accounts
+        .end_session(&user, user.session_id, "signed_out")
+        .await?;
+    let mut response = Json(EndedSessions {
+        ended: u64::from(ended),
+    })
+    .into_response();
     append_cookie(&mut response, &clear_cookie(&state));
     Ok(response)
 }
@@ -110,8 +123,13 @@ pub(super) async fn logout(State(state): State<AppState>, user: AuthUser) -> Res
 /// The signed-in user's live sessions.
 #[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)))]
-pub(super) async fn sessions(State(state): State<AppState>, user: AuthUser) -> Result<Json<SessionList>, AppError> {
-    Ok(Json(SessionList { sessions: state.accounts.sessions(&user).await? }))
+pub(super) async fn sessions(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<SessionList>, AppError> {
+    Ok(Json(SessionList {
+        sessions: state.accounts.sessions(&user).await?,
+    }))
 }
 
 /// End one of the signed-in user's sessions.
@@ -132,7 +150,11 @@ pub(super) async fn end_session(
         })
     };
     let session_id: Uuid = session_id.parse().map_err(|_| not_found())?;
-    if !state.accounts.end_session(&user, session_id, "ended_by_user").await? {
+    if !state
+        .accounts
+        .end_session(&user, session_id, "ended_by_user")
+        .await?
+    {
         return Err(not_found());
     }
     Ok(Json(EndedSessions { ended: 1 }))
@@ -145,7 +167,9 @@ pub(super) async fn end_other_sessions(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<EndedSessions>, AppError> {
-    Ok(Json(EndedSessions { ended: state.accounts.end_other_sessions(&user).await? }))
+    Ok(Json(EndedSessions {
+        ended: state.accounts.end_other_sessions(&user).await?,
+    }))
 }
 
 fn secure(state: &AppState) -> bool {
@@ -154,11 +178,18 @@ fn secure(state: &AppState) -> bool {
 
 /// `__Host-` cookies must be Secure with `Path=/`: used whenever the server is on HTTPS.
 fn cookie_name(state: &AppState) -> String {
-    if secure(state) { format!("__Host-{REFRESH_COOKIE}") } else { REFRESH_COOKIE.to_owned() }
+    if secure(state) {
+        format!("__Host-{REFRESH_COOKIE}")
+    } else {
+        REFRESH_COOKIE.to_owned()
+    }
 }
 
 fn cookie(state: &AppState, value: &str, expires: Option<OffsetDateTime>) -> String {
-    let mut cookie = format!("{}={value}; Path=/; HttpOnly; SameSite=Strict", cookie_name(state));
+    let mut cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict",
+        cookie_name(state)
+    );
     if secure(state) {
         cookie.push_str("; Secure");
     }
@@ -183,18 +214,27 @@ fn append_cookie(response: &mut Response, cookie: &str) {
 }
 
 fn token_response(state: &AppState, issued: IssuedTokens, transport: TokenTransport) -> Response {
-    let IssuedTokens { mut response, refresh_token, session_expires_at } = issued;
+    let IssuedTokens {
+        mut response,
+        refresh_token,
+        session_expires_at,
+    } = issued;
     match transport {
         TokenTransport::Body => {
             response.refresh_token = Some(refresh_token.to_string());
             let mut http = Json(response).into_response();
-            http.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            http.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             http
         }
         TokenTransport::Cookie => {
             let mut http = Json(response).into_response();
-            http.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            append_cookie(&mut http, &cookie(state, &refresh_token, Some(session_expires_at)));
+            http.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            append_cookie(
+                &mut http,
+                &cookie(state, &refresh_token, Some(session_expires_at)),
+            );
             http
         }
     }

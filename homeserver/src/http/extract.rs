@@ -42,7 +42,10 @@ fn describe(rejection: &JsonRejection) -> String {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(http::header::AUTHORIZATION)
@@ -57,15 +60,25 @@ impl FromRequestParts<AppState> for AuthUser {
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let ip = peer.map(|peer| client_ip(peer, &parts.headers, &state.config.client.trusted_proxies));
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ip =
+            peer.map(|peer| client_ip(peer, &parts.headers, &state.config.client.trusted_proxies));
         let user_agent = parts
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(256).collect());
-        Ok(ClientInfo { ip: ip.map(|ip| ip.to_string()), user_agent })
+        Ok(ClientInfo {
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent,
+        })
     }
 }
 
@@ -82,7 +95,11 @@ pub fn client_ip(peer: IpAddr, headers: &http::HeaderMap, trusted: &[IpAddr]) ->
         .flat_map(|v| v.split(','))
         .filter_map(|part| part.trim().parse::<IpAddr>().ok())
         .collect::<Vec<_>>();
-    forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer)
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 #[cfg(test)]
@@ -95,7 +112,10 @@ mod tests {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let client: IpAddr = "203.0.113.7".parse().unwrap();
         let mut headers = http::HeaderMap::new();
-        headers.insert("x-forwarded-for", "198.51.100.1, 203.0.113.7".parse().unwrap());
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.7".parse().unwrap(),
+        );
         // From the proxy: the rightmost untrusted address.
         assert_eq!(client_ip(proxy, &headers, &[proxy]), client);
         // From anyone else: the peer, whatever it claims.

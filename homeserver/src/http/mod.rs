@@ -6,8 +6,8 @@ pub mod extract;
 mod federation;
 mod health;
 mod metrics;
-mod rate_limit;
 pub mod openapi;
+mod rate_limit;
 mod request_id;
 mod server_info;
 mod web;
@@ -32,8 +32,10 @@ pub fn client_router(state: AppState) -> Router {
                 .layer(rate_limit::layer(&state)),
         )
         .fallback(|| async { AppError::Unrecognized });
-    let mut router =
-        Router::new().nest("/api/v1", api).merge(openapi::router()).merge(health::router());
+    let mut router = Router::new()
+        .nest("/api/v1", api)
+        .merge(openapi::router())
+        .merge(health::router());
     if state.config.metrics.enabled {
         router = router.merge(metrics::router());
     }

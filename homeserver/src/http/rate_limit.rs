@@ -43,31 +43,42 @@ impl KeyExtractor for ClientIpKey {
 type Config = GovernorConfig<ClientIpKey, NoOpMiddleware<governor::clock::QuantaInstant>>;
 
 /// The layer for the limited routes of `state`'s server.
-pub fn layer(state: &AppState) -> GovernorLayer<ClientIpKey, NoOpMiddleware<governor::clock::QuantaInstant>, Body> {
+pub fn layer(
+    state: &AppState,
+) -> GovernorLayer<ClientIpKey, NoOpMiddleware<governor::clock::QuantaInstant>, Body> {
     let accounts = &state.config.accounts;
     let period = Duration::from_millis(60_000 / u64::from(accounts.rate_limit_per_minute.max(1)));
     let config: Arc<Config> = Arc::new(
         GovernorConfigBuilder::default()
             .period(period)
             .burst_size(accounts.rate_limit_burst.max(1))
-            .key_extractor(ClientIpKey { trusted: Arc::new(state.config.client.trusted_proxies.clone()) })
+            .key_extractor(ClientIpKey {
+                trusted: Arc::new(state.config.client.trusted_proxies.clone()),
+            })
             .finish()
             .unwrap_or_else(|| {
                 // Unreachable with the validated config (period and burst are non-zero); a
                 // lenient limiter beats refusing to start.
                 #[allow(clippy::unwrap_used)]
-                GovernorConfigBuilder::default().key_extractor(ClientIpKey { trusted: Arc::default() }).finish().unwrap()
+                GovernorConfigBuilder::default()
+                    .key_extractor(ClientIpKey {
+                        trusted: Arc::default(),
+                    })
+                    .finish()
+                    .unwrap()
             }),
     );
     forget_idle_clients(Arc::downgrade(&config));
     GovernorLayer::new(config).error_handler(|error| match error {
-        GovernorError::TooManyRequests { wait_time, .. } => AppError::Account(AccountError::Refused {
-            status: 429,
-            code: ErrorCode::LimitExceeded,
-            message: "Too many requests from your address. Try again later.".into(),
-            retry_after: Some(Duration::from_secs(wait_time.max(1))),
-        })
-        .into_response(),
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            AppError::Account(AccountError::Refused {
+                status: 429,
+                code: ErrorCode::LimitExceeded,
+                message: "Too many requests from your address. Try again later.".into(),
+                retry_after: Some(Duration::from_secs(wait_time.max(1))),
+            })
+            .into_response()
+        }
         other => AppError::Internal(format!("rate limiter: {other}")).into_response(),
     })
 }
@@ -79,7 +90,9 @@ fn forget_idle_clients(config: Weak<Config>) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(config) = config.upgrade() else { return };
+            let Some(config) = config.upgrade() else {
+                return;
+            };
             config.limiter().retain_recent();
         }
     });

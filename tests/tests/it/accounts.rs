@@ -20,11 +20,20 @@ impl Api {
         let mut s = setup(name).await;
         s.config.refresh_reuse_grace_secs = 0;
         let server = TestServer::start(&s.config).await.unwrap();
-        (Self { http: Client::new(), server }, s)
+        (
+            Self {
+                http: Client::new(),
+                server,
+            },
+            s,
+        )
     }
 
     async fn post(&self, path: &str, body: Value, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.http.post(self.server.url(&format!("/api/v1{path}"))).json(&body);
+        let mut request = self
+            .http
+            .post(self.server.url(&format!("/api/v1{path}")))
+            .json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -56,14 +65,18 @@ impl Api {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         let token = self.token_from_mail(email, "/verify-email").await;
-        let (status, body) = self.post("/account/verify-email", json!({"token": token}), None).await;
+        let (status, body) = self
+            .post("/account/verify-email", json!({"token": token}), None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["email"], email);
     }
 
     async fn token_from_mail(&self, to: &str, route: &str) -> String {
         let text = wait_until("a mail with a link", Duration::from_secs(10), || async {
-            latest_mail_to(self.server.db(), to).await.filter(|t| t.contains(route))
+            latest_mail_to(&self.server, to)
+                .await
+                .filter(|t| t.contains(route))
         })
         .await
         .unwrap();
@@ -72,7 +85,12 @@ impl Api {
     }
 
     async fn login(&self, identifier: &str, password: &str) -> (StatusCode, Value) {
-        self.post("/auth/login", json!({"identifier": identifier, "password": password}), None).await
+        self.post(
+            "/auth/login",
+            json!({"identifier": identifier, "password": password}),
+            None,
+        )
+        .await
     }
 
     async fn login_ok(&self, identifier: &str, password: &str) -> (String, String) {
@@ -103,12 +121,18 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_detection() {
     let (status, body) = api.login("alice", "wrong password here").await;
     assert_eq!(body["errcode"], "M_FORBIDDEN", "{status}");
 
-    let token = api.token_from_mail("alice@example.org", "/verify-email").await;
-    let (status, body) = api.post("/account/verify-email", json!({"token": token}), None).await;
+    let token = api
+        .token_from_mail("alice@example.org", "/verify-email")
+        .await;
+    let (status, body) = api
+        .post("/account/verify-email", json!({"token": token}), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["user_id"], "@alice:acc.parley.test");
     // Single use.
-    let (status, body) = api.post("/account/verify-email", json!({"token": token}), None).await;
+    let (status, body) = api
+        .post("/account/verify-email", json!({"token": token}), None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["errcode"], "M_UNKNOWN_TOKEN");
 
@@ -123,38 +147,65 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_detection() {
     assert_eq!(me["full_name"], "Alice A");
 
     // Refresh rotates.
-    let (status, body) = api.post("/auth/refresh", json!({"refresh_token": refresh}), None).await;
+    let (status, body) = api
+        .post("/auth/refresh", json!({"refresh_token": refresh}), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let refresh2 = body["refresh_token"].as_str().unwrap().to_owned();
     let access2 = body["access_token"].as_str().unwrap().to_owned();
     assert_ne!(refresh2, refresh);
-    assert_eq!(api.get("/account/profile", &access2).await.0, StatusCode::OK);
+    assert_eq!(
+        api.get("/account/profile", &access2).await.0,
+        StatusCode::OK
+    );
 
     // Reusing the rotated token (no grace in this test) ends the whole session.
-    let (status, body) = api.post("/auth/refresh", json!({"refresh_token": refresh}), None).await;
+    let (status, body) = api
+        .post("/auth/refresh", json!({"refresh_token": refresh}), None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["errcode"], "M_UNKNOWN_TOKEN");
-    let (status, _) = api.post("/auth/refresh", json!({"refresh_token": refresh2}), None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the successor dies with the session");
+    let (status, _) = api
+        .post("/auth/refresh", json!({"refresh_token": refresh2}), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the successor dies with the session"
+    );
     let (status, body) = api.get("/account/profile", &access2).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "access tokens of the session die at once");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "access tokens of the session die at once"
+    );
     assert_eq!(body["errcode"], "M_UNKNOWN_TOKEN");
 }
 
 #[tokio::test]
 async fn bad_input_and_bad_tokens_get_clear_errors() {
     let (api, _s) = Api::start("bad.parley.test").await;
-    let register = |username: &str, email: &str, password: &str| {
-        json!({"username": username, "email": email, "full_name": "X", "password": password})
-    };
+    let register = |username: &str, email: &str, password: &str| json!({"username": username, "email": email, "full_name": "X", "password": password});
     for (body, code) in [
-        (register("bad name", "a@example.org", PASSWORD), "M_INVALID_USERNAME"),
+        (
+            register("bad name", "a@example.org", PASSWORD),
+            "M_INVALID_USERNAME",
+        ),
         (register("bob", "not-an-email", PASSWORD), "M_INVALID_PARAM"),
         (register("bob", "b@example.org", "short"), "M_WEAK_PASSWORD"),
-        (register("bob", "b@example.org", "password123"), "M_WEAK_PASSWORD"),
-        (register("bob", "b@example.org", &"x".repeat(257)), "M_WEAK_PASSWORD"),
+        (
+            register("bob", "b@example.org", "password123"),
+            "M_WEAK_PASSWORD",
+        ),
+        (
+            register("bob", "b@example.org", &"x".repeat(257)),
+            "M_WEAK_PASSWORD",
+        ),
         (json!({"username": "bob"}), "M_BAD_JSON"),
-        (json!({"username": "bob", "email": "b@example.org", "full_name": "B", "password": PASSWORD, "admin": true}), "M_BAD_JSON"),
+        (
+            json!({"username": "bob", "email": "b@example.org", "full_name": "B", "password": PASSWORD, "admin": true}),
+            "M_BAD_JSON",
+        ),
     ] {
         let (status, answer) = api.post("/account/register", body.clone(), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {answer}");
@@ -163,9 +214,17 @@ async fn bad_input_and_bad_tokens_get_clear_errors() {
     }
     // A taken username is said (user ids are public); a taken address is not.
     api.sign_up("bob", "bob@example.org", PASSWORD).await;
-    let (status, body) =
-        api.post("/account/register", register("BOB", "other@example.org", PASSWORD), None).await;
-    assert_eq!((status, body["errcode"].clone()), (StatusCode::CONFLICT, json!("M_USER_IN_USE")));
+    let (status, body) = api
+        .post(
+            "/account/register",
+            register("BOB", "other@example.org", PASSWORD),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["errcode"].clone()),
+        (StatusCode::CONFLICT, json!("M_USER_IN_USE"))
+    );
 
     for token in [
         "not.a.jwt",
@@ -176,7 +235,12 @@ async fn bad_input_and_bad_tokens_get_clear_errors() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["errcode"], "M_UNKNOWN_TOKEN");
     }
-    let response = api.http.get(api.server.url("/api/v1/account/profile")).send().await.unwrap();
+    let response = api
+        .http
+        .get(api.server.url("/api/v1/account/profile"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errcode"], "M_MISSING_TOKEN");
@@ -195,17 +259,25 @@ async fn existing_and_missing_accounts_answer_alike() {
         .post("/account/register", json!({"username": "mallory2", "email": "new@example.org", "full_name": "M", "password": PASSWORD}), None)
         .await;
     assert_eq!((s1, &b1), (s2, &b2));
-    wait_until("the notice to the owner", Duration::from_secs(10), || async {
-        latest_mail_to(api.server.db(), "carol@example.org")
-            .await
-            .filter(|t| t.contains("already belongs to @carol:enum.parley.test"))
-    })
+    wait_until(
+        "the notice to the owner",
+        Duration::from_secs(10),
+        || async {
+            latest_mail_to(&api.server, "carol@example.org")
+                .await
+                .filter(|t| t.contains("already belongs to @carol:enum.parley.test"))
+        },
+    )
     .await
     .unwrap();
 
     for path in ["/account/password/forgot", "/account/verify-email/resend"] {
-        let (s1, b1) = api.post(path, json!({"email": "carol@example.org"}), None).await;
-        let (s2, b2) = api.post(path, json!({"email": "nobody@example.org"}), None).await;
+        let (s1, b1) = api
+            .post(path, json!({"email": "carol@example.org"}), None)
+            .await;
+        let (s2, b2) = api
+            .post(path, json!({"email": "nobody@example.org"}), None)
+            .await;
         assert_eq!((s1, &b1), (s2, &b2), "{path}");
         assert_eq!(s1, StatusCode::ACCEPTED);
     }
@@ -219,12 +291,17 @@ async fn existing_and_missing_accounts_answer_alike() {
         let (s1, b1) = api.login("carol", &format!("wrong password {i}")).await;
         existing += started.elapsed();
         let started = Instant::now();
-        let (s2, b2) = api.login(&format!("nobody{i}"), &format!("wrong password {i}")).await;
+        let (s2, b2) = api
+            .login(&format!("nobody{i}"), &format!("wrong password {i}"))
+            .await;
         missing += started.elapsed();
         assert_eq!((s1, &b1), (s2, &b2));
         assert_eq!(b1["errcode"], "M_FORBIDDEN");
     }
-    assert!(missing * 2 > existing, "missing {missing:?} vs existing {existing:?}");
+    assert!(
+        missing * 2 > existing,
+        "missing {missing:?} vs existing {existing:?}"
+    );
 }
 
 #[tokio::test]
@@ -246,7 +323,11 @@ async fn lockout_engages_expires_and_leaves_reset_working() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
@@ -255,11 +336,14 @@ async fn lockout_engages_expires_and_leaves_reset_working() {
     for _ in 0..6 {
         api.login("nobody-here", "not the password").await;
     }
-    assert_eq!(api.login("nobody-here", PASSWORD).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        api.login("nobody-here", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     // The lock expires by itself: let its time pass (moved forward in the database).
     sqlx::query("update login_throttle set locked_until = now() - interval '1 second'")
-        .execute(api.server.db())
+        .execute(&api.server.state.db)
         .await
         .unwrap();
     api.login_ok("dave", PASSWORD).await;
@@ -268,34 +352,66 @@ async fn lockout_engages_expires_and_leaves_reset_working() {
     for _ in 0..6 {
         api.login("dave", "not the password").await;
     }
-    assert_eq!(api.login("dave", PASSWORD).await.0, StatusCode::TOO_MANY_REQUESTS);
-    let (status, _) = api.post("/account/password/forgot", json!({"email": "dave@example.org"}), None).await;
+    assert_eq!(
+        api.login("dave", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let (status, _) = api
+        .post(
+            "/account/password/forgot",
+            json!({"email": "dave@example.org"}),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let token = api.token_from_mail("dave@example.org", "/reset-password").await;
+    let token = api
+        .token_from_mail("dave@example.org", "/reset-password")
+        .await;
     let new_password = "a brand new passphrase";
-    let (status, body) =
-        api.post("/account/password/reset", json!({"token": token, "new_password": new_password}), None).await;
+    let (status, body) = api
+        .post(
+            "/account/password/reset",
+            json!({"token": token, "new_password": new_password}),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     api.login_ok("dave", new_password).await;
     let (status, _) = api.login("dave", PASSWORD).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // The reset link was single-use.
-    let (status, _) =
-        api.post("/account/password/reset", json!({"token": token, "new_password": "yet another passphrase"}), None).await;
+    let (status, _) = api
+        .post(
+            "/account/password/reset",
+            json!({"token": token, "new_password": "yet another passphrase"}),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn long_and_non_ascii_passwords_are_never_truncated() {
     let (api, _s) = Api::start("pw.parley.test").await;
-    let long = format!("{}!", "correct horse battery staple ".repeat(4).chars().take(99).collect::<String>());
+    let long = format!(
+        "{}!",
+        "correct horse battery staple "
+            .repeat(4)
+            .chars()
+            .take(99)
+            .collect::<String>()
+    );
     assert_eq!(long.chars().count(), 100);
     api.sign_up("erin", "erin@example.org", &long).await;
     api.login_ok("erin", &long).await;
     let mut cut = long.clone();
     cut.pop();
     cut.push('?');
-    assert_eq!(api.login("erin", &cut).await.0, StatusCode::FORBIDDEN, "the 100th character counts");
+    assert_eq!(
+        api.login("erin", &cut).await.0,
+        StatusCode::FORBIDDEN,
+        "the 100th character counts"
+    );
 
     let unicode: String = "пароль密码パスワード🔐".chars().cycle().take(64).collect();
     assert_eq!(unicode.chars().count(), 64);
@@ -325,8 +441,12 @@ async fn sessions_list_end_and_password_change() {
     let third = api.get("/account/profile", &a3).await;
     assert_eq!(third.0, StatusCode::OK);
     let (_, list3) = api.get("/auth/sessions", &a3).await;
-    let third_id = list3["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap()
-        ["session_id"]
+    let third_id = list3["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["session_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -338,28 +458,53 @@ async fn sessions_list_end_and_password_change() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(api.get("/account/profile", &a3).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.get("/account/profile", &a3).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Password change needs the current password and ends the other sessions.
     let (status, body) = api
-        .post("/account/password", json!({"current_password": "wrong one!!", "new_password": "another fine passphrase"}), Some(&a1))
+        .post(
+            "/account/password",
+            json!({"current_password": "wrong one!!", "new_password": "another fine passphrase"}),
+            Some(&a1),
+        )
         .await;
-    assert_eq!((status, body["errcode"].clone()), (StatusCode::FORBIDDEN, json!("M_FORBIDDEN")));
+    assert_eq!(
+        (status, body["errcode"].clone()),
+        (StatusCode::FORBIDDEN, json!("M_FORBIDDEN"))
+    );
     let (status, _) = api
-        .post("/account/password", json!({"current_password": PASSWORD, "new_password": "another fine passphrase"}), Some(&a1))
+        .post(
+            "/account/password",
+            json!({"current_password": PASSWORD, "new_password": "another fine passphrase"}),
+            Some(&a1),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(api.get("/account/profile", &a1).await.0, StatusCode::OK);
-    assert_eq!(api.get("/account/profile", &a2).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.get("/account/profile", &a2).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // End all others, then log out.
     let (a4, _) = api.login_ok("gina", "another fine passphrase").await;
-    let (status, body) = api.post("/auth/sessions/end-others", json!({}), Some(&a1)).await;
+    let (status, body) = api
+        .post("/auth/sessions/end-others", json!({}), Some(&a1))
+        .await;
     assert_eq!((status, body["ended"].clone()), (StatusCode::OK, json!(1)));
-    assert_eq!(api.get("/account/profile", &a4).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.get("/account/profile", &a4).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (status, _) = api.post("/auth/logout", json!({}), Some(&a1)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(api.get("/account/profile", &a1).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.get("/account/profile", &a1).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -368,15 +513,40 @@ async fn a_disabled_account_loses_every_session_at_once() {
     api.sign_up("hank", "hank@example.org", PASSWORD).await;
     let (a1, r1) = api.login_ok("hank", PASSWORD).await;
     let (a2, _) = api.login_ok("hank", PASSWORD).await;
-    assert!(api.server.state().accounts.set_disabled("@hank:dis.parley.test", true).await.unwrap());
+    assert!(
+        api.server
+            .state
+            .accounts
+            .set_disabled("@hank:dis.parley.test", true)
+            .await
+            .unwrap()
+    );
     for token in [&a1, &a2] {
-        assert_eq!(api.get("/account/profile", token).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            api.get("/account/profile", token).await.0,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    assert_eq!(api.post("/auth/refresh", json!({"refresh_token": r1}), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        api.post("/auth/refresh", json!({"refresh_token": r1}), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
     let (status, body) = api.login("hank", PASSWORD).await;
-    assert_eq!((status, body["errcode"].clone()), (StatusCode::FORBIDDEN, json!("M_USER_DEACTIVATED")));
+    assert_eq!(
+        (status, body["errcode"].clone()),
+        (StatusCode::FORBIDDEN, json!("M_USER_DEACTIVATED"))
+    );
     // Re-enabled, it signs in again.
-    assert!(api.server.state().accounts.set_disabled("@hank:dis.parley.test", false).await.unwrap());
+    assert!(
+        api.server
+            .state
+            .accounts
+            .set_disabled("@hank:dis.parley.test", false)
+            .await
+            .unwrap()
+    );
     api.login_ok("hank", PASSWORD).await;
 }
 
@@ -397,24 +567,56 @@ async fn profile_and_change_of_address() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let (jack_access, _) = api.login_ok("jack", PASSWORD).await;
-    let (status, profile) = api.get("/profile/@ivy:prof.parley.test", &jack_access).await;
+    let (status, profile) = api
+        .get("/profile/@ivy:prof.parley.test", &jack_access)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(profile, json!({"user_id": "@ivy:prof.parley.test", "full_name": "Ivy Smith", "display_name": "ivy ✨"}));
-    assert_eq!(api.get("/profile/@nobody:prof.parley.test", &jack_access).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        profile,
+        json!({"user_id": "@ivy:prof.parley.test", "full_name": "Ivy Smith", "display_name": "ivy ✨"})
+    );
+    assert_eq!(
+        api.get("/profile/@nobody:prof.parley.test", &jack_access)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 
     // Change of address: password required, link to the new address, notice to the old one.
-    let (status, _) = api.post("/account/email", json!({"new_email": "ivy@new.example", "password": "wrong password"}), Some(&access)).await;
+    let (status, _) = api
+        .post(
+            "/account/email",
+            json!({"new_email": "ivy@new.example", "password": "wrong password"}),
+            Some(&access),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = api.post("/account/email", json!({"new_email": "ivy@new.example", "password": PASSWORD}), Some(&access)).await;
+    let (status, _) = api
+        .post(
+            "/account/email",
+            json!({"new_email": "ivy@new.example", "password": PASSWORD}),
+            Some(&access),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let token = api.token_from_mail("ivy@new.example", "/verify-email").await;
-    let (status, body) = api.post("/account/verify-email", json!({"token": token}), None).await;
+    let token = api
+        .token_from_mail("ivy@new.example", "/verify-email")
+        .await;
+    let (status, body) = api
+        .post("/account/verify-email", json!({"token": token}), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, me) = api.get("/account/profile", &access).await;
     assert_eq!(me["email"], "ivy@new.example");
-    wait_until("the notice to the old address", Duration::from_secs(10), || async {
-        latest_mail_to(api.server.db(), "ivy@example.org").await.filter(|t| t.contains("was changed to ivy@new.example"))
-    })
+    wait_until(
+        "the notice to the old address",
+        Duration::from_secs(10),
+        || async {
+            latest_mail_to(&api.server, "ivy@example.org")
+                .await
+                .filter(|t| t.contains("was changed to ivy@new.example"))
+        },
+    )
     .await
     .unwrap();
     api.login_ok("ivy@new.example", PASSWORD).await;
@@ -432,33 +634,60 @@ async fn browsers_get_the_refresh_token_in_a_strict_http_only_cookie() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("parley_refresh="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
-    assert!(body.get("refresh_token").is_none(), "never in the body for browsers");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "never in the body for browsers"
+    );
     let value = cookie.split(';').next().unwrap().to_owned();
 
     let refresh = |cookie: String| {
         let http = api.http.clone();
         let url = api.server.url("/api/v1/auth/refresh");
-        async move { http.post(url).header("cookie", cookie).json(&json!({})).send().await.unwrap() }
+        async move {
+            http.post(url)
+                .header("cookie", cookie)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+        }
     };
     let response = refresh(value.clone()).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let rotated = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let rotated = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(rotated.split(';').next().unwrap(), value);
     // The old cookie again: the session ends and the cookie is cleared.
     let response = refresh(value).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
 
     // Over HTTPS the cookie is Secure with the __Host- prefix.
     let mut s = setup("cookies.parley.test").await;
     s.config.public_base_url = "https://cookies.parley.test".into();
     let server = TestServer::start(&s.config).await.unwrap();
-    let api2 = Api { http: Client::new(), server };
+    let api2 = Api {
+        http: Client::new(),
+        server,
+    };
     api2.sign_up("lee", "lee@example.org", PASSWORD).await;
     let response = api2
         .http
@@ -467,6 +696,12 @@ async fn browsers_get_the_refresh_token_in_a_strict_http_only_cookie() {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("__Host-parley_refresh=") && cookie.contains("; Secure"), "{cookie}");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.starts_with("__Host-parley_refresh=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
 }

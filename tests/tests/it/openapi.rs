@@ -16,14 +16,26 @@ async fn the_committed_openapi_document_is_current_and_served() {
          > docs/openapi.json`, then `npm run gen:api` in web/"
     );
     assert_eq!(generated["openapi"], "3.1.0");
-    for path in ["/api/v1/server", "/api/v1/account/register", "/api/v1/auth/login", "/api/v1/auth/refresh"] {
-        assert!(generated["paths"].get(path).is_some(), "{path} is documented");
+    for path in [
+        "/api/v1/server",
+        "/api/v1/account/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+    ] {
+        assert!(
+            generated["paths"].get(path).is_some(),
+            "{path} is documented"
+        );
     }
 
     let s = setup("openapi.parley.test").await;
     let server = TestServer::start(&s.config).await.unwrap();
-    let served: serde_json::Value =
-        reqwest::get(server.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
+    let served: serde_json::Value = reqwest::get(server.url("/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(served, generated);
     server.stop().await.unwrap();
 }

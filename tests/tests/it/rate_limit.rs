@@ -21,12 +21,20 @@ async fn sign_in_is_rate_limited_per_ip_with_retry_after() {
     };
     for i in 0..3 {
         let response = login("198.51.100.1").await.unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "attempt {i} is within the burst");
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "attempt {i} is within the burst"
+        );
     }
     // A forged X-Forwarded-For from an untrusted peer does not buy a fresh allowance.
     let response = login("198.51.100.2").await.unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
@@ -40,6 +48,13 @@ async fn sign_in_is_rate_limited_per_ip_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(http.get(server.url("/api/v1/server")).send().await.unwrap().status().is_success());
+    assert!(
+        http.get(server.url("/api/v1/server"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
     server.stop().await.unwrap();
 }
