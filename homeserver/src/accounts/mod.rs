@@ -198,29 +198,17 @@ impl Accounts {
 
     // ---- sign-up and verification -------------------------------------------------------
 
-    /// Creates an unverified account and mails its verification link. An address already in
-    /// use gets a notice instead, and the caller sees the same answer.
+    /// Creates an unverified account and mails its verification link. When the address or the
+    /// username is already in use, the address gets a message saying so instead; the caller sees
+    /// the same answer either way, so sign-up reveals no account (ASVS: registration must not
+    /// enumerate users).
     pub async fn register(&self, new: NewAccount<'_>) -> Result<(), AccountError> {
         let localpart = validate_username(new.username)?;
         let email = validate_email(new.email)?;
         let full_name = validate_name(new.full_name, "full_name", 128)?;
         password::check_new(new.password, &localpart)?;
-        // Hash first: the answer takes as long whether or not the address is in use.
+        // Hash first: every path below pays for it, so timing does not tell them apart.
         let hash = self.hasher.hash(new.password).await?;
-
-        let taken = sqlx::query_scalar!(
-            "select 1 as \"one!\" from account where localpart = $1",
-            localpart
-        )
-        .fetch_optional(&self.db)
-        .await?;
-        if taken.is_some() {
-            return Err(AccountError::refused(
-                409,
-                ErrorCode::UserInUse,
-                "This username is taken.",
-            ));
-        }
 
         let mut tx = self.db.begin().await?;
         let account_id = Uuid::new_v4();
@@ -238,44 +226,41 @@ impl Accounts {
         )
         .execute(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 0 {
-            // Either the address is in use (tell its owner, not the caller) or the username was
-            // taken a moment ago.
-            let owner =
-                sqlx::query_scalar!("select user_id from account where email = $1", email as _)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            match owner {
-                Some(owner) => {
-                    mail::enqueue(&mut *tx, &OutgoingMail {
-                        to: email.clone(),
-                        subject: format!("Sign-up attempt on {}", self.server_name),
-                        text: format!(
-                            "Someone tried to create an account on {server} with this address, \
-                             which already belongs to {owner}.\n\nIf it was you, sign in \
-                             instead; if you forgot your password, reset it at {base}forgot-password\
-                             \n\nIf it was not you, you can ignore this mail.\n",
-                            server = self.server_name,
-                            base = self.public_base_url,
-                        ),
-                    })
-                    .await?;
-                    tx.commit().await?;
-                    return Ok(());
-                }
-                None => {
-                    return Err(AccountError::refused(
-                        409,
-                        ErrorCode::UserInUse,
-                        "This username is taken.",
-                    ));
-                }
-            }
+        if inserted.rows_affected() == 1 {
+            self.send_verification(&mut tx, account_id, &email, &full_name, "verify_email")
+                .await?;
+            tx.commit().await?;
+            tracing::info!(%user_id, "account created");
+            return Ok(());
         }
-        self.send_verification(&mut tx, account_id, &email, &full_name, "verify_email")
+        let owner = sqlx::query_scalar!("select user_id from account where email = $1", email as _)
+            .fetch_optional(&mut *tx)
             .await?;
+        let base = &self.public_base_url;
+        let server = &self.server_name;
+        let text = match owner {
+            Some(owner) => format!(
+                "Someone tried to create an account on {server} with this address, which already \
+                 belongs to {owner}.\n\nIf it was you, sign in instead; if you forgot your \
+                 password, reset it at {base}forgot-password\n\nIf it was not you, you can \
+                 ignore this mail.\n"
+            ),
+            None => format!(
+                "Hello {full_name},\n\nyou tried to create the account {user_id}, but that \
+                 username is already taken. Choose another one at {base}sign-up\n\nIf it was \
+                 not you, you can ignore this mail.\n"
+            ),
+        };
+        mail::enqueue(
+            &mut *tx,
+            &OutgoingMail {
+                to: email.clone(),
+                subject: format!("Your sign-up on {server}"),
+                text,
+            },
+        )
+        .await?;
         tx.commit().await?;
-        tracing::info!(%user_id, "account created");
         Ok(())
     }
 

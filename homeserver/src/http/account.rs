@@ -43,9 +43,10 @@ pub(super) fn router() -> Router<AppState> {
 const ACCEPTED: (StatusCode, Json<Accepted>) =
     (StatusCode::ACCEPTED, Json(Accepted { accepted: true }));
 
-/// Sign up. The answer is the same whether or not the email address is already in use.
+/// Sign up. The answer is the same whether or not the username or the address is in use: in
+/// that case the address gets a mail saying so instead of a verification link.
 #[utoipa::path(post, path = "/api/v1/account/register", tag = "account", request_body = RegisterRequest,
-    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "username taken")))]
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody)))]
 pub(super) async fn register(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RegisterRequest>,

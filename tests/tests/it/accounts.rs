@@ -212,7 +212,7 @@ async fn bad_input_and_bad_tokens_get_clear_errors() {
         assert_eq!(answer["errcode"], code, "{body} -> {answer}");
         assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()));
     }
-    // A taken username is said (user ids are public); a taken address is not.
+    // A taken username is not said either: the address hears about it by mail.
     api.sign_up("bob", "bob@example.org", PASSWORD).await;
     let (status, body) = api
         .post(
@@ -222,9 +222,21 @@ async fn bad_input_and_bad_tokens_get_clear_errors() {
         )
         .await;
     assert_eq!(
-        (status, body["errcode"].clone()),
-        (StatusCode::CONFLICT, json!("M_USER_IN_USE"))
+        (status, body),
+        (StatusCode::ACCEPTED, json!({"accepted": true}))
     );
+    let mail = wait_until(
+        "the username-taken mail",
+        Duration::from_secs(10),
+        || async { latest_mail_to(&api.server, "other@example.org").await },
+    )
+    .await
+    .unwrap();
+    assert!(
+        mail.contains("@bob:bad.parley.test, but that username is already taken"),
+        "{mail}"
+    );
+    assert!(!mail.contains("verify-email"), "{mail}");
 
     for token in [
         "not.a.jwt",
@@ -251,7 +263,11 @@ async fn existing_and_missing_accounts_answer_alike() {
     let (api, _s) = Api::start("enum.parley.test").await;
     api.sign_up("carol", "carol@example.org", PASSWORD).await;
 
-    // Sign-up with an address in use: same answer, and the owner is told instead.
+    // Sign-up with an address in use, or a username in use: same answer as a fresh sign-up, and
+    // the address is told instead.
+    let (s0, b0) = api
+        .post("/account/register", json!({"username": "carol", "email": "x@example.org", "full_name": "M", "password": PASSWORD}), None)
+        .await;
     let (s1, b1) = api
         .post("/account/register", json!({"username": "mallory", "email": "carol@example.org", "full_name": "M", "password": PASSWORD}), None)
         .await;
@@ -259,6 +275,7 @@ async fn existing_and_missing_accounts_answer_alike() {
         .post("/account/register", json!({"username": "mallory2", "email": "new@example.org", "full_name": "M", "password": PASSWORD}), None)
         .await;
     assert_eq!((s1, &b1), (s2, &b2));
+    assert_eq!((s0, &b0), (s2, &b2));
     wait_until(
         "the notice to the owner",
         Duration::from_secs(10),
