@@ -111,6 +111,8 @@ pub struct AuthUser {
     pub account_id: Uuid,
     /// `@localpart:server`.
     pub user_id: String,
+    /// The device of the session.
+    pub device_id: String,
     /// The session of the token.
     pub session_id: Uuid,
 }
@@ -608,13 +610,21 @@ impl Accounts {
             .tokens
             .verify(access_token)
             .map_err(|_| AccountError::unknown_token("Invalid or expired access token."))?;
+        // One round trip: check the session is live and, at most once a minute, note that it
+        // was seen (so that busy clients do not write a row version per request).
         let row = sqlx::query!(
-            r#"update session s set last_seen_at = now()
-               from account a
-               where s.session_id = $1 and a.account_id = s.account_id
-                 and s.ended_at is null and s.expires_at > now() and a.disabled_at is null
-                 and a.user_id = $2
-               returning s.account_id, a.user_id"#,
+            r#"with live as (
+                   select s.account_id, s.device_id, a.user_id
+                   from session s join account a using (account_id)
+                   where s.session_id = $1 and s.ended_at is null and s.expires_at > now()
+                     and a.disabled_at is null and a.user_id = $2
+               ), touched as (
+                   update session set last_seen_at = now()
+                   where session_id = $1 and last_seen_at < now() - interval '1 minute'
+                     and exists (select 1 from live)
+               )
+               select account_id as "account_id!", device_id as "device_id!",
+                      user_id as "user_id!" from live"#,
             claims.sid,
             claims.sub,
         )
@@ -624,6 +634,7 @@ impl Accounts {
         Ok(AuthUser {
             account_id: row.account_id,
             user_id: row.user_id,
+            device_id: row.device_id,
             session_id: claims.sid,
         })
     }
