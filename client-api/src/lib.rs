@@ -7,6 +7,7 @@
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod rooms;
 pub mod server;
 
 #[cfg(feature = "client")]

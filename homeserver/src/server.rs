@@ -79,6 +79,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let accounts = Accounts::new(&config, pool.clone()).await?;
     let state = AppState {
         accounts,
+        rooms: crate::rooms::Rooms::new(pool.clone(), &config.server_name),
         config: Arc::new(config),
         db: pool,
         metrics: Metrics::new()?,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use parley_federation::ServerSigningKey;
 use sqlx::PgPool;
 
-use crate::{accounts::Accounts, config::Config, metrics::Metrics};
+use crate::{accounts::Accounts, config::Config, metrics::Metrics, rooms::Rooms};
 
 /// Shared by all handlers of one server; cheap to clone.
 #[derive(Clone)]
@@ -20,4 +20,6 @@ pub struct AppState {
     pub signing_key: Arc<ServerSigningKey>,
     /// Accounts, sessions and tokens.
     pub accounts: Accounts,
+    /// Rooms and their timelines.
+    pub rooms: Rooms,
 }

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod pg;
 pub mod server;
 pub mod smtp;
+pub mod users;
 
 use std::{future::Future, time::Duration};
 

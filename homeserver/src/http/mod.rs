@@ -9,6 +9,7 @@ mod metrics;
 pub mod openapi;
 mod rate_limit;
 mod request_id;
+mod rooms;
 mod server_info;
 mod web;
 
@@ -26,6 +27,7 @@ pub fn client_router(state: AppState) -> Router {
         .merge(server_info::router())
         .merge(account::router())
         .merge(auth::router())
+        .merge(rooms::router())
         .merge(
             account::limited_router()
                 .merge(auth::limited_router())

@@ -1,0 +1,889 @@
+//! Rooms and their timelines on the owning server: creation, membership and roles, events with
+//! per-room sequence numbers, idempotent sends, history, the room list and read markers.
+//!
+//! Every check is made here, on the server: only members read or send; only admins and owners
+//! change membership, roles, name and topic; nobody but an owner removes or demotes an owner.
+//! Each change is an event in the room's timeline, written in the same transaction as the change.
+
+use parley_client_api::{
+    ErrorCode,
+    rooms::{
+        Event, History, MAX_CONTENT_BYTES, Member, Role, RoomKind, RoomList, RoomSummary,
+        SendResponse, event_type,
+    },
+};
+use serde_json::{Value, json};
+use sqlx::{PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+
+use crate::accounts::AuthUser;
+
+/// Largest page of history.
+const MAX_PAGE: i64 = 200;
+
+/// A failure a client can act on, or an internal one.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// Refused with a status, a code and a message for the user.
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The stable code.
+        code: ErrorCode,
+        /// What to tell the user.
+        message: String,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl RoomError {
+    fn refused(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::refused(400, ErrorCode::InvalidParam, message)
+    }
+    fn forbidden(message: impl Into<String>) -> Self {
+        Self::refused(403, ErrorCode::Forbidden, message)
+    }
+    /// Also for rooms the caller is not in: their existence is not revealed.
+    fn no_room() -> Self {
+        Self::refused(
+            404,
+            ErrorCode::NotFound,
+            "No such room, or you are not in it.",
+        )
+    }
+}
+
+/// The room service of one server.
+#[derive(Clone)]
+pub struct Rooms {
+    db: PgPool,
+    server_name: String,
+}
+
+/// An event about to be written.
+struct NewEvent<'a> {
+    room_id: &'a str,
+    sender: &'a str,
+    device_id: Option<&'a str>,
+    txn_id: Option<&'a str>,
+    event_type: &'a str,
+    content: Value,
+}
+
+impl Rooms {
+    /// The service for `server_name`.
+    pub fn new(db: PgPool, server_name: &str) -> Self {
+        Self {
+            db,
+            server_name: server_name.to_owned(),
+        }
+    }
+
+    // ---- creation --------------------------------------------------------------------------
+
+    /// The direct room of the caller and `with`, made on first use; returns it and whether it
+    /// was new. Someone who had left it joins again.
+    pub async fn direct(&self, user: &AuthUser, with: &str) -> Result<(String, bool), RoomError> {
+        let with = self.local_user(with).await?;
+        if with == user.user_id {
+            return Err(RoomError::invalid("A direct room needs someone else."));
+        }
+        let mut pair = [user.user_id.as_str(), with.as_str()];
+        pair.sort_unstable();
+        let key = pair.join(" ");
+        let mut tx = self.db.begin().await?;
+        let room_id = self.new_room_id();
+        let created = sqlx::query_scalar!(
+            "insert into room (room_id, kind, direct_key, creator) values ($1, 'direct', $2, $3)
+             on conflict (direct_key) do nothing returning room_id",
+            room_id,
+            key,
+            user.user_id,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if created.is_some() {
+            self.append(
+                &mut tx,
+                NewEvent {
+                    room_id: &room_id,
+                    sender: &user.user_id,
+                    device_id: None,
+                    txn_id: None,
+                    event_type: event_type::CREATE,
+                    content: json!({"kind": "direct", "creator": user.user_id}),
+                },
+            )
+            .await?;
+            for member in [&user.user_id, &with] {
+                self.set_member(
+                    &mut tx,
+                    &room_id,
+                    member,
+                    Role::Member,
+                    "join",
+                    &user.user_id,
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok((room_id, true));
+        }
+        let existing = sqlx::query_scalar!("select room_id from room where direct_key = $1", key)
+            .fetch_one(&mut *tx)
+            .await?;
+        for member in [&user.user_id, &with] {
+            let joined = self.membership(&mut tx, &existing, member).await?.is_some();
+            if !joined {
+                self.set_member(
+                    &mut tx,
+                    &existing,
+                    member,
+                    Role::Member,
+                    "join",
+                    &user.user_id,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok((existing, false))
+    }
+
+    /// A new group with the caller as owner.
+    pub async fn create_group(
+        &self,
+        user: &AuthUser,
+        name: &str,
+        topic: Option<&str>,
+        members: &[String],
+    ) -> Result<String, RoomError> {
+        let name = check_text(name, "name", 1, 128)?;
+        let topic = topic.map(|t| check_text(t, "topic", 0, 1024)).transpose()?;
+        if members.len() > 1000 {
+            return Err(RoomError::invalid(
+                "A group starts with at most 1000 members.",
+            ));
+        }
+        let mut others = Vec::new();
+        for member in members {
+            let member = self.local_user(member).await?;
+            if member != user.user_id && !others.contains(&member) {
+                others.push(member);
+            }
+        }
+        let room_id = self.new_room_id();
+        let mut tx = self.db.begin().await?;
+        sqlx::query!(
+            "insert into room (room_id, kind, name, topic, creator) values ($1, 'group', $2, $3, $4)",
+            room_id,
+            name,
+            topic,
+            user.user_id,
+        )
+        .execute(&mut *tx)
+        .await?;
+        self.append(&mut tx, NewEvent {
+            room_id: &room_id,
+            sender: &user.user_id,
+            device_id: None,
+            txn_id: None,
+            event_type: event_type::CREATE,
+            content: json!({"kind": "group", "creator": user.user_id, "name": name, "topic": topic}),
+        })
+        .await?;
+        self.set_member(
+            &mut tx,
+            &room_id,
+            &user.user_id,
+            Role::Owner,
+            "join",
+            &user.user_id,
+        )
+        .await?;
+        for member in &others {
+            self.set_member(
+                &mut tx,
+                &room_id,
+                member,
+                Role::Member,
+                "join",
+                &user.user_id,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(room_id)
+    }
+
+    // ---- sending and reading -------------------------------------------------------------
+
+    /// Sends a client event. A retry with the same transaction id from the same device returns
+    /// the event stored the first time and stores nothing.
+    pub async fn send(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        event_type: &str,
+        txn_id: &str,
+        content: Value,
+    ) -> Result<SendResponse, RoomError> {
+        check_client_event_type(event_type)?;
+        if txn_id.is_empty() || txn_id.len() > 128 {
+            return Err(RoomError::invalid(
+                "A transaction id has 1 to 128 characters.",
+            ));
+        }
+        if !content.is_object() {
+            return Err(RoomError::invalid("Event content must be a JSON object."));
+        }
+        if serde_json::to_vec(&content).map_or(usize::MAX, |v| v.len()) > MAX_CONTENT_BYTES {
+            return Err(RoomError::refused(
+                413,
+                ErrorCode::TooLarge,
+                format!(
+                    "Event content is limited to {} KiB.",
+                    MAX_CONTENT_BYTES / 1024
+                ),
+            ));
+        }
+        if let Some(sent) = self.sent_before(user, txn_id).await? {
+            return Ok(sent);
+        }
+        let mut tx = self.db.begin().await?;
+        self.require_member(&mut tx, room_id, &user.user_id).await?;
+        let result = self
+            .append(
+                &mut tx,
+                NewEvent {
+                    room_id,
+                    sender: &user.user_id,
+                    device_id: Some(&user.device_id),
+                    txn_id: Some(txn_id),
+                    event_type,
+                    content,
+                },
+            )
+            .await;
+        match result {
+            Ok(event) => {
+                tx.commit().await?;
+                Ok(SendResponse {
+                    event_id: event.event_id,
+                    seq: event.seq,
+                })
+            }
+            // A concurrent retry of the same transaction committed first: the unique constraint
+            // kept the second copy out; answer with the first.
+            Err(RoomError::Database(sqlx::Error::Database(e)))
+                if e.constraint() == Some("event_sender_device_id_txn_id_key") =>
+            {
+                drop(tx);
+                self.sent_before(user, txn_id)
+                    .await?
+                    .ok_or_else(RoomError::no_room)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn sent_before(
+        &self,
+        user: &AuthUser,
+        txn_id: &str,
+    ) -> Result<Option<SendResponse>, RoomError> {
+        let sent = sqlx::query_as!(
+            SendResponse,
+            "select event_id, seq from event where sender = $1 and device_id = $2 and txn_id = $3",
+            user.user_id,
+            user.device_id,
+            txn_id,
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(sent)
+    }
+
+    /// Events before `before` (or the newest), oldest first.
+    pub async fn history(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        before: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<History, RoomError> {
+        let mut conn = self.db.acquire().await?;
+        self.require_member(&mut conn, room_id, &user.user_id)
+            .await?;
+        let limit = limit.unwrap_or(50).clamp(1, MAX_PAGE);
+        let rows = sqlx::query!(
+            r#"select event_id, room_id, seq, sender, device_id, origin_server_ts, type,
+                      content as "content: Value"
+               from event where room_id = $1 and seq < $2
+               order by seq desc limit $3"#,
+            room_id,
+            before.unwrap_or(i64::MAX),
+            limit,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut events: Vec<Event> = rows
+            .into_iter()
+            .map(|r| Event {
+                event_id: r.event_id,
+                room_id: r.room_id,
+                seq: r.seq,
+                sender: r.sender,
+                device_id: r.device_id,
+                origin_server_ts: millis(r.origin_server_ts),
+                event_type: r.r#type,
+                content: r.content,
+            })
+            .collect();
+        events.reverse();
+        let next_before = events.first().map(|e| e.seq).filter(|seq| *seq > 1);
+        Ok(History {
+            events,
+            next_before,
+        })
+    }
+
+    /// The caller's rooms, most recently active first.
+    pub async fn list(&self, user: &AuthUser) -> Result<RoomList, RoomError> {
+        let rows = sqlx::query!(
+            r#"select r.room_id, r.kind, r.name, r.topic, m.role, m.read_seq,
+                      (select count(*) from event e where e.room_id = r.room_id
+                         and e.seq > m.read_seq and e.sender <> $1) as "unread!"
+               from room_member m join room r using (room_id)
+               where m.user_id = $1 and m.membership = 'join'
+               order by r.last_event_at desc"#,
+            user.user_id
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let mut rooms = Vec::with_capacity(rows.len());
+        for row in rows {
+            let members = self.members(&row.room_id).await?;
+            let last_event = self
+                .history(user, &row.room_id, None, Some(1))
+                .await?
+                .events
+                .pop();
+            rooms.push(RoomSummary {
+                kind: kind_from(&row.kind),
+                my_role: role_from(&row.role),
+                room_id: row.room_id,
+                name: row.name,
+                topic: row.topic,
+                members,
+                last_event,
+                unread_count: row.unread,
+                read_seq: row.read_seq,
+            });
+        }
+        Ok(RoomList { rooms })
+    }
+
+    /// One room of the caller's.
+    pub async fn summary(&self, user: &AuthUser, room_id: &str) -> Result<RoomSummary, RoomError> {
+        self.list(user)
+            .await?
+            .rooms
+            .into_iter()
+            .find(|r| r.room_id == room_id)
+            .ok_or_else(RoomError::no_room)
+    }
+
+    /// Moves the caller's read marker forward (never back, never past the newest event).
+    pub async fn mark_read(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        seq: i64,
+    ) -> Result<i64, RoomError> {
+        let mut tx = self.db.begin().await?;
+        self.require_member(&mut tx, room_id, &user.user_id).await?;
+        let read = sqlx::query_scalar!(
+            "update room_member m set read_seq = greatest(m.read_seq, least($3, r.last_seq))
+             from room r where r.room_id = m.room_id and m.room_id = $1 and m.user_id = $2
+             returning m.read_seq",
+            room_id,
+            user.user_id,
+            seq,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(read)
+    }
+
+    // ---- membership, roles, name and topic ------------------------------------------------
+
+    /// Adds someone to a group (admins and owners; only an owner adds an owner).
+    pub async fn add_member(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        target: &str,
+        role: Role,
+    ) -> Result<(), RoomError> {
+        let target = self.local_user(target).await?;
+        let mut tx = self.db.begin().await?;
+        let my_role = self
+            .require_group_admin(&mut tx, room_id, &user.user_id)
+            .await?;
+        if role == Role::Owner && my_role != Role::Owner {
+            return Err(RoomError::forbidden(
+                "Only an owner can make someone an owner.",
+            ));
+        }
+        if self.membership(&mut tx, room_id, &target).await?.is_some() {
+            return Err(RoomError::refused(
+                409,
+                ErrorCode::InvalidParam,
+                "Already a member.",
+            ));
+        }
+        self.set_member(&mut tx, room_id, &target, role, "join", &user.user_id)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes `target` from a room, or leaves it when `target` is the caller. When the last
+    /// owner leaves, the longest-standing admin (or else member) becomes owner.
+    pub async fn remove_member(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        target: &str,
+    ) -> Result<(), RoomError> {
+        let mut tx = self.db.begin().await?;
+        let my_role = self.require_member(&mut tx, room_id, &user.user_id).await?;
+        if target != user.user_id {
+            let kind = self.kind(&mut tx, room_id).await?;
+            if kind == RoomKind::Direct {
+                return Err(RoomError::forbidden(
+                    "Nobody can be removed from a direct room.",
+                ));
+            }
+            if my_role < Role::Admin {
+                return Err(RoomError::forbidden(
+                    "Only admins and owners remove members.",
+                ));
+            }
+            let target_role = self
+                .membership(&mut tx, room_id, target)
+                .await?
+                .ok_or_else(|| RoomError::refused(404, ErrorCode::NotFound, "Not a member."))?;
+            if target_role == Role::Owner {
+                return Err(RoomError::forbidden(
+                    "Nobody but an owner removes themselves.",
+                ));
+            }
+            if target_role == Role::Admin && my_role != Role::Owner {
+                return Err(RoomError::forbidden("Only an owner removes an admin."));
+            }
+        }
+        let target_role = self
+            .membership(&mut tx, room_id, target)
+            .await?
+            .unwrap_or(Role::Member);
+        self.set_member(
+            &mut tx,
+            room_id,
+            target,
+            target_role,
+            "leave",
+            &user.user_id,
+        )
+        .await?;
+        if target_role == Role::Owner {
+            self.pass_ownership(&mut tx, room_id, &user.user_id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pass_ownership(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        room_id: &str,
+        by: &str,
+    ) -> Result<(), RoomError> {
+        let owners = sqlx::query_scalar!(
+            r#"select count(*) as "n!" from room_member
+               where room_id = $1 and membership = 'join' and role = 'owner'"#,
+            room_id
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        if owners > 0 {
+            return Ok(());
+        }
+        let heir = sqlx::query_scalar!(
+            "select user_id from room_member where room_id = $1 and membership = 'join'
+             order by (role = 'admin') desc, joined_at, user_id limit 1",
+            room_id
+        )
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(heir) = heir {
+            self.set_member(tx, room_id, &heir, Role::Owner, "join", by)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Changes a member's role: admins promote members to admin and demote admins; only an
+    /// owner makes owners; an owner is demoted only by themselves (and never the last owner).
+    pub async fn set_role(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        target: &str,
+        role: Role,
+    ) -> Result<(), RoomError> {
+        let mut tx = self.db.begin().await?;
+        let my_role = self
+            .require_group_admin(&mut tx, room_id, &user.user_id)
+            .await?;
+        let current = self
+            .membership(&mut tx, room_id, target)
+            .await?
+            .ok_or_else(|| RoomError::refused(404, ErrorCode::NotFound, "Not a member."))?;
+        if (role == Role::Owner || current == Role::Owner) && my_role != Role::Owner {
+            return Err(RoomError::forbidden(
+                "Only an owner can make or unmake owners.",
+            ));
+        }
+        if current == Role::Owner && target != user.user_id {
+            return Err(RoomError::forbidden(
+                "Nobody but an owner demotes themselves.",
+            ));
+        }
+        if current == role {
+            return Ok(());
+        }
+        self.set_member(&mut tx, room_id, target, role, "join", &user.user_id)
+            .await?;
+        if current == Role::Owner {
+            let owners = sqlx::query_scalar!(
+                r#"select count(*) as "n!" from room_member
+                   where room_id = $1 and membership = 'join' and role = 'owner'"#,
+                room_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if owners == 0 {
+                return Err(RoomError::forbidden(
+                    "A group needs an owner: make someone else owner first.",
+                ));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Renames a group or changes its topic (admins and owners).
+    pub async fn update(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        name: Option<&str>,
+        topic: Option<&str>,
+    ) -> Result<(), RoomError> {
+        let name = name.map(|n| check_text(n, "name", 1, 128)).transpose()?;
+        let topic = topic.map(|t| check_text(t, "topic", 0, 1024)).transpose()?;
+        let mut tx = self.db.begin().await?;
+        self.require_group_admin(&mut tx, room_id, &user.user_id)
+            .await?;
+        if let Some(name) = name {
+            sqlx::query!(
+                "update room set name = $2 where room_id = $1",
+                room_id,
+                name
+            )
+            .execute(&mut *tx)
+            .await?;
+            self.append(
+                &mut tx,
+                NewEvent {
+                    room_id,
+                    sender: &user.user_id,
+                    device_id: None,
+                    txn_id: None,
+                    event_type: event_type::NAME,
+                    content: json!({"name": name}),
+                },
+            )
+            .await?;
+        }
+        if let Some(topic) = topic {
+            let topic = (!topic.is_empty()).then_some(topic);
+            sqlx::query!(
+                "update room set topic = $2 where room_id = $1",
+                room_id,
+                topic
+            )
+            .execute(&mut *tx)
+            .await?;
+            self.append(
+                &mut tx,
+                NewEvent {
+                    room_id,
+                    sender: &user.user_id,
+                    device_id: None,
+                    txn_id: None,
+                    event_type: event_type::TOPIC,
+                    content: json!({"topic": topic}),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- internals ---------------------------------------------------------------------------
+
+    fn new_room_id(&self) -> String {
+        format!("!{}:{}", uuid::Uuid::new_v4().simple(), self.server_name)
+    }
+
+    /// A user id of an existing, verified account of this server (remote users arrive with
+    /// federation).
+    async fn local_user(&self, user_id: &str) -> Result<String, RoomError> {
+        let found = sqlx::query_scalar!(
+            "select user_id from account where user_id = $1
+             and email_verified_at is not null and disabled_at is null",
+            user_id.trim()
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        found.ok_or_else(|| {
+            RoomError::refused(404, ErrorCode::NotFound, format!("No user {user_id} here."))
+        })
+    }
+
+    async fn membership(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Role>, RoomError> {
+        let role = sqlx::query_scalar!(
+            "select role from room_member where room_id = $1 and user_id = $2 and membership = 'join'",
+            room_id,
+            user_id
+        )
+        .fetch_optional(conn)
+        .await?;
+        Ok(role.as_deref().map(role_from))
+    }
+
+    async fn require_member(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<Role, RoomError> {
+        self.membership(conn, room_id, user_id)
+            .await?
+            .ok_or_else(RoomError::no_room)
+    }
+
+    async fn kind(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        room_id: &str,
+    ) -> Result<RoomKind, RoomError> {
+        let kind = sqlx::query_scalar!("select kind from room where room_id = $1", room_id)
+            .fetch_optional(conn)
+            .await?
+            .ok_or_else(RoomError::no_room)?;
+        Ok(kind_from(&kind))
+    }
+
+    async fn require_group_admin(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<Role, RoomError> {
+        let role = self.require_member(conn, room_id, user_id).await?;
+        if self.kind(conn, room_id).await? == RoomKind::Direct {
+            return Err(RoomError::forbidden("Direct rooms have no admins."));
+        }
+        if role < Role::Admin {
+            return Err(RoomError::forbidden("Only admins and owners can do this."));
+        }
+        Ok(role)
+    }
+
+    async fn members(&self, room_id: &str) -> Result<Vec<Member>, RoomError> {
+        let rows = sqlx::query!(
+            "select user_id, role from room_member where room_id = $1 and membership = 'join'
+             order by joined_at, user_id",
+            room_id
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Member {
+                user_id: r.user_id,
+                role: role_from(&r.role),
+            })
+            .collect())
+    }
+
+    /// Writes a membership row and its event.
+    async fn set_member(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        room_id: &str,
+        user_id: &str,
+        role: Role,
+        membership: &str,
+        by: &str,
+    ) -> Result<(), RoomError> {
+        sqlx::query!(
+            "insert into room_member (room_id, user_id, role, membership) values ($1, $2, $3, $4)
+             on conflict (room_id, user_id) do update set role = $3, membership = $4,
+                 joined_at = case when room_member.membership = 'leave' and $4 = 'join'
+                                  then now() else room_member.joined_at end",
+            room_id,
+            user_id,
+            role_str(role),
+            membership,
+        )
+        .execute(&mut **tx)
+        .await?;
+        self.append(tx, NewEvent {
+            room_id,
+            sender: by,
+            device_id: None,
+            txn_id: None,
+            event_type: event_type::MEMBER,
+            content: json!({"user_id": user_id, "membership": membership, "role": role, "by": by}),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Gives the event the room's next seq and the server's next stream position, and stores
+    /// it. The room row lock orders the room's events; the stream row lock orders positions.
+    async fn append(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        event: NewEvent<'_>,
+    ) -> Result<Event, RoomError> {
+        let seq = sqlx::query_scalar!(
+            "update room set last_seq = last_seq + 1, last_event_at = now() where room_id = $1
+             returning last_seq",
+            event.room_id
+        )
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(RoomError::no_room)?;
+        let stream_pos =
+            sqlx::query_scalar!("update stream_position set last = last + 1 returning last")
+                .fetch_one(&mut **tx)
+                .await?;
+        let event_id = format!("${}", uuid::Uuid::new_v4().simple());
+        let ts = sqlx::query_scalar!(
+            "insert into event (event_id, room_id, seq, stream_pos, sender, device_id, txn_id, type, content)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning origin_server_ts",
+            event_id,
+            event.room_id,
+            seq,
+            stream_pos,
+            event.sender,
+            event.device_id,
+            event.txn_id,
+            event.event_type,
+            event.content,
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(Event {
+            event_id,
+            room_id: event.room_id.to_owned(),
+            seq,
+            sender: event.sender.to_owned(),
+            device_id: event.device_id.map(str::to_owned),
+            origin_server_ts: millis(ts),
+            event_type: event.event_type.to_owned(),
+            content: event.content,
+        })
+    }
+}
+
+fn check_client_event_type(event_type: &str) -> Result<(), RoomError> {
+    let well_formed = !event_type.is_empty()
+        && event_type.len() <= 100
+        && event_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
+    if !well_formed {
+        return Err(RoomError::invalid(
+            "An event type has 1 to 100 of A-Z a-z 0-9 . _",
+        ));
+    }
+    if event_type.starts_with("parley.room.") {
+        return Err(RoomError::forbidden(
+            "Room events are written by the server.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(raw: &str, field: &str, min: usize, max: usize) -> Result<String, RoomError> {
+    let text = raw.trim();
+    let chars = text.chars().count();
+    if chars < min || chars > max || text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(RoomError::invalid(format!(
+            "`{field}` must have {min} to {max} characters."
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+fn role_from(role: &str) -> Role {
+    match role {
+        "owner" => Role::Owner,
+        "admin" => Role::Admin,
+        _ => Role::Member,
+    }
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+fn kind_from(kind: &str) -> RoomKind {
+    if kind == "direct" {
+        RoomKind::Direct
+    } else {
+        RoomKind::Group
+    }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
