@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod rooms;
 pub mod server;
+pub mod ws;
 
 #[cfg(feature = "client")]
 pub mod client;

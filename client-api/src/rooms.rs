@@ -95,6 +95,10 @@ pub struct Member {
     pub user_id: String,
     /// Their role.
     pub role: Role,
+    /// The newest event one of their devices received (for the sender's "delivered" tick).
+    pub delivered_seq: i64,
+    /// The newest event they read (for the "read" tick).
+    pub read_seq: i64,
 }
 
 /// One event of a room's timeline.

@@ -210,6 +210,9 @@ fn default_refresh_reuse_grace_secs() -> u64 {
 fn default_email_token_hours() -> u64 {
     24
 }
+fn default_typing_timeout_secs() -> u64 {
+    30
+}
 fn default_rate_per_minute() -> u32 {
     10
 }
@@ -230,6 +233,13 @@ pub struct ClientConfig {
     /// attributed to the peer's own address, whatever headers it sends.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Further origins (besides `public_base_url`'s) whose pages may open the WebSocket, such
+    /// as a development server: `["http://localhost:5173"]`.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// A typing notice lapses this many seconds after its last refresh.
+    #[serde(default = "default_typing_timeout_secs")]
+    pub typing_timeout_secs: u64,
 }
 
 /// `[federation]`: the HTTPS listener for other homeservers.
@@ -473,6 +483,23 @@ impl Config {
                 reason: "is not a valid tracing filter (for example `info` or `info,sqlx=warn`)"
                     .into(),
             });
+        }
+        if !(1..=300).contains(&self.client.typing_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "client.typing_timeout_secs",
+                reason: "must be between 1 and 300".into(),
+            });
+        }
+        for origin in &self.client.allowed_origins {
+            let ok = Url::parse(origin).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.path() == "/" && u.query().is_none()
+            });
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "client.allowed_origins",
+                    reason: format!("`{origin}` is not an origin like https://chat.example.org"),
+                });
+            }
         }
         self.validate_accounts()?;
         self.validate_mail()?;

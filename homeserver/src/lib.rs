@@ -14,6 +14,7 @@ pub mod http;
 pub mod keys;
 pub mod mail;
 pub mod metrics;
+pub mod realtime;
 pub mod rooms;
 pub mod server;
 pub mod shutdown;

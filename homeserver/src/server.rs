@@ -80,6 +80,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let state = AppState {
         accounts,
         rooms: crate::rooms::Rooms::new(pool.clone(), &config.server_name),
+        realtime: crate::realtime::Hub::new(std::time::Duration::from_secs(
+            config.client.typing_timeout_secs,
+        )),
         config: Arc::new(config),
         db: pool,
         metrics: Metrics::new()?,
@@ -127,12 +130,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         None => None,
     };
 
-    let workers = vec![mail::spawn_worker(
-        mailer,
-        state.db.clone(),
-        state.metrics.clone(),
-        shutdown.clone(),
-    )];
+    let workers = vec![
+        mail::spawn_worker(
+            mailer,
+            state.db.clone(),
+            state.metrics.clone(),
+            shutdown.clone(),
+        ),
+        state
+            .realtime
+            .spawn_listener(state.db.clone(), state.rooms.clone(), shutdown.clone()),
+    ];
 
     tracing::info!(%client_addr, ?federation_addr, "listening");
     Ok(RunningServer {

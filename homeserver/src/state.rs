@@ -22,4 +22,6 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Rooms and their timelines.
     pub rooms: Rooms,
+    /// This process's WebSocket connections.
+    pub realtime: crate::realtime::Hub,
 }

@@ -16,6 +16,7 @@ pub mod pg;
 pub mod server;
 pub mod smtp;
 pub mod users;
+pub mod ws;
 
 use std::{future::Future, time::Duration};
 

@@ -49,6 +49,8 @@ pub struct TestConfig {
     pub rate_limit_per_minute: u32,
     /// `accounts.rate_limit_burst`.
     pub rate_limit_burst: u32,
+    /// `client.typing_timeout_secs`.
+    pub typing_timeout_secs: u64,
 }
 
 impl TestConfig {
@@ -67,6 +69,7 @@ impl TestConfig {
             refresh_reuse_grace_secs: 30,
             rate_limit_per_minute: 60_000,
             rate_limit_burst: 100_000,
+            typing_timeout_secs: 30,
         }
     }
 
@@ -79,7 +82,11 @@ impl TestConfig {
         let _ = writeln!(text, "public_base_url = {}", quote(&self.public_base_url));
         let _ = writeln!(text, "data_dir = {}", path(&self.data_dir));
         let _ = writeln!(text, "web_root = {}", path(&self.web_root));
-        let _ = writeln!(text, "[client]\nlisten = \"127.0.0.1:0\"");
+        let _ = writeln!(
+            text,
+            "[client]\nlisten = \"127.0.0.1:0\"\ntyping_timeout_secs = {}",
+            self.typing_timeout_secs
+        );
         let _ = writeln!(
             text,
             "[database]\nurl = {}\nmax_connections = 4\nacquire_timeout_secs = 2",

@@ -79,6 +79,28 @@ impl TestUser {
         })
     }
 
+    /// Signs in an existing (verified) `username` on `server`.
+    pub async fn login(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::new();
+        let response = http
+            .post(server.url("/api/v1/auth/login"))
+            .json(&json!({"identifier": username, "password": PASSWORD}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "login: {}",
+            response.status()
+        );
+        let body: Value = response.json().await?;
+        Ok(Self {
+            user_id: body["user_id"].as_str().unwrap_or_default().to_owned(),
+            access_token: body["access_token"].as_str().unwrap_or_default().to_owned(),
+            http,
+            base: server.base_url.clone(),
+        })
+    }
+
     /// Calls `/api/v1{path}` with this user's token; returns the status and the JSON body
     /// (`null` when there is none).
     pub async fn call(
@@ -108,6 +130,11 @@ impl TestUser {
                 json!({"transport_error": e.to_string()}),
             ),
         }
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
     }
 
     /// `GET`.

@@ -639,6 +639,19 @@ impl Accounts {
         })
     }
 
+    /// Whether a session is still live (for long-lived connections).
+    pub async fn session_live(&self, session_id: Uuid) -> Result<bool, AccountError> {
+        let live = sqlx::query_scalar!(
+            r#"select exists (select 1 from session s join account a using (account_id)
+                   where s.session_id = $1 and s.ended_at is null and s.expires_at > now()
+                     and a.disabled_at is null) as "live!""#,
+            session_id
+        )
+        .fetch_one(&self.db)
+        .await?;
+        Ok(live)
+    }
+
     /// Ends one session of the user (`reason` is recorded).
     pub async fn end_session(
         &self,

@@ -12,6 +12,7 @@ mod request_id;
 mod rooms;
 mod server_info;
 mod web;
+mod ws;
 
 use axum::{Router, middleware};
 use tower_http::{
@@ -28,6 +29,7 @@ pub fn client_router(state: AppState) -> Router {
         .merge(account::router())
         .merge(auth::router())
         .merge(rooms::router())
+        .route(parley_client_api::ws::PATH, axum::routing::get(ws::upgrade))
         .merge(
             account::limited_router()
                 .merge(auth::limited_router())

@@ -219,7 +219,7 @@ pub(super) async fn mark_read(
     Path(room_id): Path<String>,
     ApiJson(request): ApiJson<ReadMarkerRequest>,
 ) -> Result<Json<ReadMarkerRequest>, AppError> {
-    let seq = state.rooms.mark_read(&user, &room_id, request.seq).await?;
+    let (_, seq) = state.rooms.mark(&user, &room_id, request.seq, true).await?;
     Ok(Json(ReadMarkerRequest { seq }))
 }
 

@@ -11,6 +11,7 @@ use parley_client_api::{
         Event, History, MAX_CONTENT_BYTES, Member, Role, RoomKind, RoomList, RoomSummary,
         SendResponse, event_type,
     },
+    ws::ServerFrame,
 };
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -404,27 +405,170 @@ impl Rooms {
             .ok_or_else(RoomError::no_room)
     }
 
-    /// Moves the caller's read marker forward (never back, never past the newest event).
-    pub async fn mark_read(
+    /// Moves the caller's delivery marker (and, when `read`, read marker) forward: never back,
+    /// never past the newest event. Reading implies delivery. Members are told live.
+    pub async fn mark(
         &self,
         user: &AuthUser,
         room_id: &str,
         seq: i64,
-    ) -> Result<i64, RoomError> {
+        read: bool,
+    ) -> Result<(i64, i64), RoomError> {
         let mut tx = self.db.begin().await?;
         self.require_member(&mut tx, room_id, &user.user_id).await?;
-        let read = sqlx::query_scalar!(
-            "update room_member m set read_seq = greatest(m.read_seq, least($3, r.last_seq))
+        let row = sqlx::query!(
+            "update room_member m set
+                 delivered_seq = greatest(m.delivered_seq, least($3, r.last_seq)),
+                 read_seq = case when $4 then greatest(m.read_seq, least($3, r.last_seq))
+                                 else m.read_seq end
              from room r where r.room_id = m.room_id and m.room_id = $1 and m.user_id = $2
-             returning m.read_seq",
+             returning m.delivered_seq, m.read_seq",
             room_id,
             user.user_id,
             seq,
+            read,
         )
         .fetch_one(&mut *tx)
         .await?;
+        notify_ephemeral(
+            &mut tx,
+            room_id,
+            None,
+            &ServerFrame::Receipt {
+                room_id: room_id.to_owned(),
+                user_id: user.user_id.clone(),
+                delivered_seq: row.delivered_seq,
+                read_seq: row.read_seq,
+            },
+        )
+        .await?;
         tx.commit().await?;
-        Ok(read)
+        Ok((row.delivered_seq, row.read_seq))
+    }
+
+    /// Tells the room's members that the caller started or stopped typing.
+    pub async fn typing(
+        &self,
+        user: &AuthUser,
+        room_id: &str,
+        typing: bool,
+    ) -> Result<(), RoomError> {
+        let mut tx = self.db.begin().await?;
+        self.require_member(&mut tx, room_id, &user.user_id).await?;
+        notify_ephemeral(
+            &mut tx,
+            room_id,
+            Some(&user.user_id),
+            &ServerFrame::Typing {
+                room_id: room_id.to_owned(),
+                user_id: user.user_id.clone(),
+                typing,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest stream position.
+    pub async fn stream_position(&self) -> Result<i64, RoomError> {
+        Ok(sqlx::query_scalar!("select last from stream_position")
+            .fetch_one(&self.db)
+            .await?)
+    }
+
+    /// Up to `limit` events after `since` that `user_id` may see, in stream order: the events
+    /// of rooms they are in, and the event that removed them from a room.
+    pub async fn events_since(
+        &self,
+        user_id: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Event)>, RoomError> {
+        let rows = sqlx::query!(
+            r#"select e.stream_pos, e.event_id, e.room_id, e.seq, e.sender, e.device_id,
+                      e.origin_server_ts, e.type, e.content as "content: Value"
+               from event e
+               where e.stream_pos > $2
+                 and (e.room_id in (select room_id from room_member
+                                    where user_id = $1 and membership = 'join')
+                      or (e.type = 'parley.room.member' and e.content->>'user_id' = $1))
+               order by e.stream_pos
+               limit $3"#,
+            user_id,
+            since,
+            limit,
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.stream_pos,
+                    Event {
+                        event_id: r.event_id,
+                        room_id: r.room_id,
+                        seq: r.seq,
+                        sender: r.sender,
+                        device_id: r.device_id,
+                        origin_server_ts: millis(r.origin_server_ts),
+                        event_type: r.r#type,
+                        content: r.content,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The event at `stream_pos` and who receives it live: the room's members, and the subject
+    /// of a membership event (so a removed member learns of it).
+    pub async fn event_and_recipients(
+        &self,
+        stream_pos: i64,
+    ) -> Result<Option<(Event, Vec<String>)>, RoomError> {
+        let row = sqlx::query!(
+            r#"select e.event_id, e.room_id, e.seq, e.sender, e.device_id, e.origin_server_ts,
+                      e.type, e.content as "content: Value",
+                      array(select user_id from room_member m
+                            where m.room_id = e.room_id and m.membership = 'join') as "members!"
+               from event e where e.stream_pos = $1"#,
+            stream_pos
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.map(|r| {
+            let mut recipients = r.members;
+            if r.r#type == event_type::MEMBER
+                && let Some(subject) = r.content.get("user_id").and_then(Value::as_str)
+                && !recipients.iter().any(|m| m == subject)
+            {
+                recipients.push(subject.to_owned());
+            }
+            (
+                Event {
+                    event_id: r.event_id,
+                    room_id: r.room_id,
+                    seq: r.seq,
+                    sender: r.sender,
+                    device_id: r.device_id,
+                    origin_server_ts: millis(r.origin_server_ts),
+                    event_type: r.r#type,
+                    content: r.content,
+                },
+                recipients,
+            )
+        }))
+    }
+
+    /// The current members of a room.
+    pub async fn member_ids(&self, room_id: &str) -> Result<Vec<String>, RoomError> {
+        Ok(sqlx::query_scalar!(
+            "select user_id from room_member where room_id = $1 and membership = 'join'",
+            room_id
+        )
+        .fetch_all(&self.db)
+        .await?)
     }
 
     // ---- membership, roles, name and topic ------------------------------------------------
@@ -733,7 +877,8 @@ impl Rooms {
 
     async fn members(&self, room_id: &str) -> Result<Vec<Member>, RoomError> {
         let rows = sqlx::query!(
-            "select user_id, role from room_member where room_id = $1 and membership = 'join'
+            "select user_id, role, delivered_seq, read_seq from room_member
+             where room_id = $1 and membership = 'join'
              order by joined_at, user_id",
             room_id
         )
@@ -744,6 +889,8 @@ impl Rooms {
             .map(|r| Member {
                 user_id: r.user_id,
                 role: role_from(&r.role),
+                delivered_seq: r.delivered_seq,
+                read_seq: r.read_seq,
             })
             .collect())
     }
@@ -802,6 +949,14 @@ impl Rooms {
                 .fetch_one(&mut **tx)
                 .await?;
         let event_id = format!("${}", uuid::Uuid::new_v4().simple());
+        // Every process fans the event out to its own connections once this commits.
+        sqlx::query!(
+            "select pg_notify($1, $2)",
+            EVENT_CHANNEL,
+            json!({"stream_pos": stream_pos}).to_string()
+        )
+        .execute(&mut **tx)
+        .await?;
         let ts = sqlx::query_scalar!(
             "insert into event (event_id, room_id, seq, stream_pos, sender, device_id, txn_id, type, content)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning origin_server_ts",
@@ -828,6 +983,24 @@ impl Rooms {
             content: event.content,
         })
     }
+}
+
+/// The channel on which committed events are announced (payload `{"stream_pos": n}`).
+pub const EVENT_CHANNEL: &str = "parley_event";
+/// The channel of typing and receipts (payload `{"room_id", "except", "frame"}`).
+pub const EPHEMERAL_CHANNEL: &str = "parley_ephemeral";
+
+async fn notify_ephemeral(
+    tx: &mut Transaction<'_, Postgres>,
+    room_id: &str,
+    except: Option<&str>,
+    frame: &ServerFrame,
+) -> Result<(), RoomError> {
+    let payload = json!({"room_id": room_id, "except": except, "frame": frame}).to_string();
+    sqlx::query!("select pg_notify($1, $2)", EPHEMERAL_CHANNEL, payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 fn check_client_event_type(event_type: &str) -> Result<(), RoomError> {

@@ -11,6 +11,7 @@ mod mail;
 mod metrics;
 mod openapi;
 mod rate_limit;
+mod realtime;
 mod rooms;
 mod shutdown;
 mod signing_key;

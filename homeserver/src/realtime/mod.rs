@@ -1,0 +1,359 @@
+//! Live delivery to the WebSocket connections of this process.
+//!
+//! Every process LISTENs on PostgreSQL channels: a committed event is announced once on
+//! [`EVENT_CHANNEL`]; typing and receipts on [`EPHEMERAL_CHANNEL`]. Each process then reads the
+//! event and its recipients once (one query per event, never one per recipient) and hands the
+//! serialised frame to each local connection of a recipient through a bounded queue. A
+//! connection whose queue is full is told to close (it resumes later with `since`), so a slow
+//! client never holds up others or grows memory. If the LISTEN connection drops, notifications
+//! may have been lost: every local connection is closed so that clients resume from their last
+//! position.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use parley_client_api::ws::ServerFrame;
+use serde::Deserialize;
+use sqlx::{PgPool, postgres::PgListener};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::rooms::{EPHEMERAL_CHANNEL, EVENT_CHANNEL, Rooms};
+
+/// Frames waiting for one connection, at most.
+pub const QUEUE_FRAMES: usize = 512;
+
+/// A frame ready to write, serialised once for all its recipients.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// The JSON text.
+    pub text: Arc<str>,
+    /// For events: the stream position (to drop what catch-up already sent).
+    pub stream_pos: Option<i64>,
+}
+
+/// Why the hub closes a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Its queue overflowed.
+    TooSlow,
+    /// Notifications may have been lost (the LISTEN connection dropped).
+    Resync,
+}
+
+struct Connection {
+    queue: mpsc::Sender<Outgoing>,
+    close: Arc<Mutex<Option<CloseReason>>>,
+    closed: CancellationToken,
+}
+
+/// One connection's end of the hub.
+pub struct Registration {
+    /// Frames for this connection.
+    pub frames: mpsc::Receiver<Outgoing>,
+    /// Cancelled when the hub wants the connection closed; see [`Registration::reason`].
+    pub closed: CancellationToken,
+    reason: Arc<Mutex<Option<CloseReason>>>,
+    id: u64,
+    user_id: String,
+    hub: Hub,
+}
+
+impl Registration {
+    /// Why the hub closed the connection.
+    pub fn reason(&self) -> Option<CloseReason> {
+        self.reason.lock().ok().and_then(|r| *r)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.unregister(&self.user_id, self.id);
+    }
+}
+
+/// The connections of this process, by user.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connections: Mutex<HashMap<String, HashMap<u64, Connection>>>,
+    next_id: AtomicU64,
+    /// (room, user) -> when the typing notice lapses.
+    typing: Mutex<HashMap<(String, String), Instant>>,
+    typing_ttl: Duration,
+}
+
+impl Hub {
+    /// An empty hub; typing notices lapse after `typing_ttl` without a refresh.
+    pub fn new(typing_ttl: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                connections: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                typing: Mutex::new(HashMap::new()),
+                typing_ttl,
+            }),
+        }
+    }
+
+    /// Adds a connection of `user_id`.
+    pub fn register(&self, user_id: &str) -> Registration {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (queue, frames) = mpsc::channel(QUEUE_FRAMES);
+        let closed = CancellationToken::new();
+        let reason = Arc::new(Mutex::new(None));
+        if let Ok(mut all) = self.inner.connections.lock() {
+            all.entry(user_id.to_owned()).or_default().insert(
+                id,
+                Connection {
+                    queue,
+                    close: Arc::clone(&reason),
+                    closed: closed.clone(),
+                },
+            );
+        }
+        Registration {
+            frames,
+            closed,
+            reason,
+            id,
+            user_id: user_id.to_owned(),
+            hub: self.clone(),
+        }
+    }
+
+    fn unregister(&self, user_id: &str, id: u64) {
+        if let Ok(mut all) = self.inner.connections.lock()
+            && let Some(mine) = all.get_mut(user_id)
+        {
+            mine.remove(&id);
+            if mine.is_empty() {
+                all.remove(user_id);
+            }
+        }
+    }
+
+    /// How many connections are open in this process.
+    pub fn open_connections(&self) -> usize {
+        self.inner
+            .connections
+            .lock()
+            .map_or(0, |all| all.values().map(HashMap::len).sum())
+    }
+
+    /// Queues `frame` for every local connection of `users` (but `except`).
+    fn deliver(&self, users: &[String], except: Option<&str>, frame: &Outgoing) {
+        let Ok(all) = self.inner.connections.lock() else {
+            return;
+        };
+        for user in users {
+            if Some(user.as_str()) == except {
+                continue;
+            }
+            for connection in all.get(user).into_iter().flat_map(HashMap::values) {
+                if connection.queue.try_send(frame.clone()).is_err() {
+                    close(connection, CloseReason::TooSlow);
+                }
+            }
+        }
+    }
+
+    fn close_all(&self, reason: CloseReason) {
+        if let Ok(all) = self.inner.connections.lock() {
+            for connection in all.values().flat_map(HashMap::values) {
+                close(connection, reason);
+            }
+        }
+    }
+
+    /// Listens for events and ephemeral notices until `shutdown`, delivering them here.
+    pub fn spawn_listener(
+        &self,
+        db: PgPool,
+        rooms: Rooms,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut listener = loop {
+                match connect_listener(&db).await {
+                    Ok(listener) => break listener,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "realtime: cannot LISTEN yet; retrying");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            };
+            let mut sweep = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => {
+                        // Clients reconnect (to another process, or after the restart) and
+                        // resume where they were.
+                        hub.close_all(CloseReason::Resync);
+                        return;
+                    }
+                    _ = sweep.tick() => hub.expire_typing(&rooms).await,
+                    notification = listener.try_recv() => match notification {
+                        Ok(Some(n)) => hub.on_notification(&rooms, n.channel(), n.payload()).await,
+                        // The connection dropped (and will reconnect): anything announced
+                        // meanwhile is lost to us, so clients must resume.
+                        Ok(None) => {
+                            tracing::warn!("realtime: LISTEN connection lost; clients will resume");
+                            hub.close_all(CloseReason::Resync);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "realtime: LISTEN failed; clients will resume");
+                            hub.close_all(CloseReason::Resync);
+                            tokio::select! {
+                                () = shutdown.cancelled() => return,
+                                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            }
+                        }
+                    },
+                }
+            }
+        })
+    }
+
+    async fn on_notification(&self, rooms: &Rooms, channel: &str, payload: &str) {
+        if channel == EVENT_CHANNEL {
+            #[derive(Deserialize)]
+            struct Announced {
+                stream_pos: i64,
+            }
+            let Ok(Announced { stream_pos }) = serde_json::from_str(payload) else {
+                return;
+            };
+            match rooms.event_and_recipients(stream_pos).await {
+                Ok(Some((event, recipients))) => {
+                    let (room_id, sender) = (event.room_id.clone(), event.sender.clone());
+                    let frame = ServerFrame::Event { stream_pos, event };
+                    if let Some(outgoing) = serialise(&frame, Some(stream_pos)) {
+                        self.deliver(&recipients, None, &outgoing);
+                    }
+                    // A message ends its sender's typing notice.
+                    self.stop_typing(&room_id, &sender, &recipients);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, stream_pos, "realtime: cannot read announced event");
+                    self.close_all(CloseReason::Resync);
+                }
+            }
+        } else if channel == EPHEMERAL_CHANNEL {
+            #[derive(Deserialize)]
+            struct Ephemeral {
+                room_id: String,
+                except: Option<String>,
+                frame: ServerFrame,
+            }
+            let Ok(notice) = serde_json::from_str::<Ephemeral>(payload) else {
+                return;
+            };
+            if let ServerFrame::Typing {
+                room_id,
+                user_id,
+                typing,
+            } = &notice.frame
+                && let Ok(mut all) = self.inner.typing.lock()
+            {
+                let key = (room_id.clone(), user_id.clone());
+                if *typing {
+                    all.insert(key, Instant::now() + self.inner.typing_ttl);
+                } else {
+                    all.remove(&key);
+                }
+            }
+            let Ok(members) = rooms.member_ids(&notice.room_id).await else {
+                return;
+            };
+            if let Some(outgoing) = serialise(&notice.frame, None) {
+                self.deliver(&members, notice.except.as_deref(), &outgoing);
+            }
+        }
+    }
+
+    fn stop_typing(&self, room_id: &str, user_id: &str, recipients: &[String]) {
+        let was_typing = self.inner.typing.lock().is_ok_and(|mut all| {
+            all.remove(&(room_id.to_owned(), user_id.to_owned()))
+                .is_some()
+        });
+        if was_typing {
+            let frame = ServerFrame::Typing {
+                room_id: room_id.to_owned(),
+                user_id: user_id.to_owned(),
+                typing: false,
+            };
+            if let Some(outgoing) = serialise(&frame, None) {
+                self.deliver(recipients, Some(user_id), &outgoing);
+            }
+        }
+    }
+
+    async fn expire_typing(&self, rooms: &Rooms) {
+        let now = Instant::now();
+        let lapsed: Vec<(String, String)> = match self.inner.typing.lock() {
+            Ok(mut all) => {
+                let lapsed: Vec<_> = all
+                    .iter()
+                    .filter(|(_, until)| **until <= now)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in &lapsed {
+                    all.remove(key);
+                }
+                lapsed
+            }
+            Err(_) => return,
+        };
+        for (room_id, user_id) in lapsed {
+            let Ok(members) = rooms.member_ids(&room_id).await else {
+                continue;
+            };
+            let frame = ServerFrame::Typing {
+                room_id,
+                user_id: user_id.clone(),
+                typing: false,
+            };
+            if let Some(outgoing) = serialise(&frame, None) {
+                self.deliver(&members, Some(&user_id), &outgoing);
+            }
+        }
+    }
+}
+
+fn close(connection: &Connection, reason: CloseReason) {
+    if let Ok(mut slot) = connection.close.lock() {
+        slot.get_or_insert(reason);
+    }
+    connection.closed.cancel();
+}
+
+async fn connect_listener(db: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(db).await?;
+    listener
+        .listen_all([EVENT_CHANNEL, EPHEMERAL_CHANNEL])
+        .await?;
+    Ok(listener)
+}
+
+/// Serialises a frame once for all its recipients.
+pub fn serialise(frame: &ServerFrame, stream_pos: Option<i64>) -> Option<Outgoing> {
+    serde_json::to_string(frame).ok().map(|text| Outgoing {
+        text: text.into(),
+        stream_pos,
+    })
+}
