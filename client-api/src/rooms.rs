@@ -99,6 +99,10 @@ pub struct Member {
     pub delivered_seq: i64,
     /// The newest event they read (for the "read" tick).
     pub read_seq: i64,
+    /// Whether they are online now.
+    pub online: bool,
+    /// When they were last online (milliseconds since the epoch), if ever.
+    pub last_seen_at: Option<i64>,
 }
 
 /// One event of a room's timeline.

@@ -59,6 +59,15 @@ pub enum ServerFrame {
         /// The newest event they read.
         read_seq: i64,
     },
+    /// Someone who shares a room with the user came online or went offline.
+    Presence {
+        /// Who.
+        user_id: String,
+        /// Online now.
+        online: bool,
+        /// When they were last online, in milliseconds since the epoch.
+        last_seen_at: i64,
+    },
     /// The answer to a [`ClientFrame::Send`].
     Sent {
         /// The client's transaction id.

@@ -210,6 +210,9 @@ fn default_refresh_reuse_grace_secs() -> u64 {
 fn default_email_token_hours() -> u64 {
     24
 }
+fn default_presence_grace_secs() -> u64 {
+    5
+}
 fn default_typing_timeout_secs() -> u64 {
     30
 }
@@ -240,6 +243,10 @@ pub struct ClientConfig {
     /// A typing notice lapses this many seconds after its last refresh.
     #[serde(default = "default_typing_timeout_secs")]
     pub typing_timeout_secs: u64,
+    /// Someone whose last connection closed stays online this many seconds (a reconnect in
+    /// between is not reported).
+    #[serde(default = "default_presence_grace_secs")]
+    pub presence_grace_secs: u64,
 }
 
 /// `[federation]`: the HTTPS listener for other homeservers.
@@ -488,6 +495,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "client.typing_timeout_secs",
                 reason: "must be between 1 and 300".into(),
+            });
+        }
+        if self.client.presence_grace_secs > 300 {
+            return Err(ConfigError::Invalid {
+                key: "client.presence_grace_secs",
+                reason: "must be at most 300".into(),
             });
         }
         for origin in &self.client.allowed_origins {

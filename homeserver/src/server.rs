@@ -83,6 +83,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         realtime: crate::realtime::Hub::new(std::time::Duration::from_secs(
             config.client.typing_timeout_secs,
         )),
+        presence: crate::realtime::presence::Presence::new(
+            pool.clone(),
+            std::time::Duration::from_secs(config.client.presence_grace_secs),
+        ),
         config: Arc::new(config),
         db: pool,
         metrics: Metrics::new()?,
@@ -91,6 +95,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let shutdown = CancellationToken::new();
     let grace = state.config.grace_period();
     let mut listeners = JoinSet::new();
+
+    // Registered before the listener opens, so every connection has its process row.
+    let presence_worker = state
+        .presence
+        .start(shutdown.clone())
+        .await
+        .map_err(db::DbError::Query)?;
 
     let client_listen = state.config.client.listen;
     let client = tokio::net::TcpListener::bind(client_listen)
@@ -140,6 +151,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         state
             .realtime
             .spawn_listener(state.db.clone(), state.rooms.clone(), shutdown.clone()),
+        presence_worker,
     ];
 
     tracing::info!(%client_addr, ?federation_addr, "listening");

@@ -24,4 +24,6 @@ pub struct AppState {
     pub rooms: Rooms,
     /// This process's WebSocket connections.
     pub realtime: crate::realtime::Hub,
+    /// Who is online.
+    pub presence: crate::realtime::presence::Presence,
 }

@@ -51,6 +51,8 @@ pub struct TestConfig {
     pub rate_limit_burst: u32,
     /// `client.typing_timeout_secs`.
     pub typing_timeout_secs: u64,
+    /// `client.presence_grace_secs`.
+    pub presence_grace_secs: u64,
 }
 
 impl TestConfig {
@@ -70,6 +72,7 @@ impl TestConfig {
             rate_limit_per_minute: 60_000,
             rate_limit_burst: 100_000,
             typing_timeout_secs: 30,
+            presence_grace_secs: 5,
         }
     }
 
@@ -84,8 +87,8 @@ impl TestConfig {
         let _ = writeln!(text, "web_root = {}", path(&self.web_root));
         let _ = writeln!(
             text,
-            "[client]\nlisten = \"127.0.0.1:0\"\ntyping_timeout_secs = {}",
-            self.typing_timeout_secs
+            "[client]\nlisten = \"127.0.0.1:0\"\ntyping_timeout_secs = {}\npresence_grace_secs = {}",
+            self.typing_timeout_secs, self.presence_grace_secs
         );
         let _ = writeln!(
             text,

@@ -130,7 +130,11 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
 async fn serve(state: AppState, user: AuthUser, since: i64, mut socket: WebSocket) {
     let mut registration = state.realtime.register(&user.user_id);
     state.metrics.websockets_open.inc();
+    let presence = state.presence.connected(&user.user_id).await;
     let end = run(&state, &user, since, &mut socket, &mut registration).await;
+    if let Ok(connection_id) = presence {
+        state.presence.disconnected(&user.user_id, connection_id);
+    }
     state.metrics.websockets_open.dec();
     let (code, reason) = match end {
         End::ClientGone => return,

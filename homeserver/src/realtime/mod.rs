@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::rooms::{EPHEMERAL_CHANNEL, EVENT_CHANNEL, Rooms};
 
+pub mod presence;
+
 /// Frames waiting for one connection, at most.
 pub const QUEUE_FRAMES: usize = 512;
 
@@ -256,7 +258,10 @@ impl Hub {
         } else if channel == EPHEMERAL_CHANNEL {
             #[derive(Deserialize)]
             struct Ephemeral {
-                room_id: String,
+                /// A room's notice goes to its members...
+                room_id: Option<String>,
+                /// ...a user's presence to everyone who shares a room with them.
+                presence_of: Option<String>,
                 except: Option<String>,
                 frame: ServerFrame,
             }
@@ -277,11 +282,16 @@ impl Hub {
                     all.remove(&key);
                 }
             }
-            let Ok(members) = rooms.member_ids(&notice.room_id).await else {
+            let recipients = match (&notice.room_id, &notice.presence_of) {
+                (Some(room_id), _) => rooms.member_ids(room_id).await,
+                (None, Some(user_id)) => rooms.co_members(user_id).await,
+                (None, None) => return,
+            };
+            let Ok(recipients) = recipients else {
                 return;
             };
             if let Some(outgoing) = serialise(&notice.frame, None) {
-                self.deliver(&members, notice.except.as_deref(), &outgoing);
+                self.deliver(&recipients, notice.except.as_deref(), &outgoing);
             }
         }
     }

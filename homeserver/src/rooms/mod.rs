@@ -561,6 +561,19 @@ impl Rooms {
         }))
     }
 
+    /// Everyone who shares a room with `user_id` (for presence).
+    pub async fn co_members(&self, user_id: &str) -> Result<Vec<String>, RoomError> {
+        Ok(sqlx::query_scalar!(
+            r#"select distinct other.user_id as "user_id!" from room_member me
+               join room_member other using (room_id)
+               where me.user_id = $1 and me.membership = 'join' and other.membership = 'join'
+                 and other.user_id <> $1"#,
+            user_id
+        )
+        .fetch_all(&self.db)
+        .await?)
+    }
+
     /// The current members of a room.
     pub async fn member_ids(&self, room_id: &str) -> Result<Vec<String>, RoomError> {
         Ok(sqlx::query_scalar!(
@@ -877,9 +890,11 @@ impl Rooms {
 
     async fn members(&self, room_id: &str) -> Result<Vec<Member>, RoomError> {
         let rows = sqlx::query!(
-            "select user_id, role, delivered_seq, read_seq from room_member
-             where room_id = $1 and membership = 'join'
-             order by joined_at, user_id",
+            r#"select m.user_id, m.role, m.delivered_seq, m.read_seq,
+                      coalesce(p.online, false) as "online!", p.last_seen_at as "last_seen_at?"
+               from room_member m left join presence p using (user_id)
+               where m.room_id = $1 and m.membership = 'join'
+               order by m.joined_at, m.user_id"#,
             room_id
         )
         .fetch_all(&self.db)
@@ -891,6 +906,8 @@ impl Rooms {
                 role: role_from(&r.role),
                 delivered_seq: r.delivered_seq,
                 read_seq: r.read_seq,
+                online: r.online,
+                last_seen_at: r.last_seen_at.map(millis),
             })
             .collect())
     }

@@ -296,14 +296,14 @@ async fn upgrades_are_authenticated_and_origin_checked() {
 async fn two_processes_on_one_database_deliver_to_each_other() {
     let s = setup("pair.parley.test").await;
     let first = TestServer::start(&s.config).await.unwrap();
+    // Both sign up before the second process starts, so their mail is written by the first.
+    let ann = TestUser::register(&first, "ann").await.unwrap();
+    TestUser::register(&first, "ben").await.unwrap();
     let second_dir = tempfile::tempdir().unwrap();
     let mut second_config: TestConfig = s.config.clone();
     second_config.data_dir = second_dir.path().join("data");
     let second = TestServer::start(&second_config).await.unwrap();
-
-    let ann = TestUser::register(&first, "ann").await.unwrap();
-    // Ben signs up on the first process and signs in on the second.
-    TestUser::register(&first, "ben").await.unwrap();
+    // Ben signs in on the second process.
     let ben = TestUser::login(&second, "ben").await.unwrap();
     let room = group(&ann, &[&ben]).await;
 
@@ -330,4 +330,58 @@ async fn two_processes_on_one_database_deliver_to_each_other() {
         f["type"] == "receipt" && f["user_id"] == ben.user_id
     })
     .await;
+}
+
+#[tokio::test]
+async fn presence_follows_connections_and_is_shown_only_to_room_mates() {
+    let mut s = setup("presence.parley.test").await;
+    s.config.presence_grace_secs = 1;
+    let server = TestServer::start(&s.config).await.unwrap();
+    let ann = TestUser::register(&server, "ann").await.unwrap();
+    let ben = TestUser::register(&server, "ben").await.unwrap();
+    let zoe = TestUser::register(&server, "zoe").await.unwrap();
+    let room = group(&ann, &[&ben]).await;
+    let mut a = live(&ann, None).await;
+    let mut z = live(&zoe, None).await;
+
+    let b = live(&ben, None).await;
+    let online = a
+        .wait_for("ben online", WAIT, |f| {
+            f["type"] == "presence" && f["user_id"] == ben.user_id
+        })
+        .await;
+    assert_eq!(online["online"], true);
+    let (_, summary) = ann.get(&format!("/rooms/{}", seg(&room))).await;
+    let member = |summary: &Value| {
+        summary["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user_id"] == ben.user_id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(member(&summary)["online"], true);
+
+    b.close().await;
+    let offline = a
+        .wait_for("ben offline", WAIT, |f| {
+            f["type"] == "presence" && f["user_id"] == ben.user_id && f["online"] == false
+        })
+        .await;
+    assert!(offline["last_seen_at"].as_i64().unwrap() > 0);
+    let (_, summary) = ann.get(&format!("/rooms/{}", seg(&room))).await;
+    assert_eq!(member(&summary)["online"], false);
+    assert!(member(&summary)["last_seen_at"].as_i64().is_some());
+
+    // Zoe shares no room with Ben: nothing about him reached her. (Her own error reply marks
+    // the point by which anything sent to her earlier would have arrived.)
+    z.send(json!({"type": "shout"})).await.unwrap();
+    loop {
+        let frame = z.next(WAIT).await.unwrap();
+        assert_ne!(frame["type"], "presence", "{frame}");
+        if frame["type"] == "error" {
+            break;
+        }
+    }
 }
