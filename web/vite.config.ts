@@ -78,6 +78,17 @@ export default defineConfig({
     // Hashed, immutable files; the homeserver serves them with long-lived cache headers.
     assetsDir: 'assets',
     target: 'es2022',
+    rolldownOptions: {
+      output: {
+        codeSplitting: {
+          groups: [
+            // React changes less often than the app, so its own file stays cached across
+            // deploys (and no single file grows past Vite's size warning).
+            { name: 'react', test: /[\\/]node_modules[\\/](react|react-dom|scheduler)[\\/]/ },
+          ],
+        },
+      },
+    },
   },
   test: {
     environment: 'jsdom',

@@ -2,7 +2,14 @@ import { screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { describe, expect, it } from 'vitest'
 
-import { jsonResponse, mockFetch, renderApp } from '@/testing/test-utils'
+import {
+  jsonResponse,
+  mockApi,
+  mockFetch,
+  renderApp,
+  testSession,
+  testTokens,
+} from '@/testing/test-utils'
 
 const serverInfo = { server_name: 'org-a.example', version: '0.1.0' }
 
@@ -37,25 +44,49 @@ describe('home screen', () => {
     expect(screen.getByRole('link', { name: /parley, home/i })).toHaveAttribute('href', '/')
   })
 
-  it('leads to the sign-in route, which says honestly that sign-in is not available', async () => {
+  it('leads to the sign-in form when signed out', async () => {
     mockFetch(() => jsonResponse(serverInfo))
     const user = userEvent.setup()
     const { router } = renderApp('/')
 
-    await user.click(await screen.findByRole('link', { name: /sign in/i }))
+    await screen.findByTestId('server-name')
+    await user.click(within(screen.getByRole('main')).getByRole('link', { name: 'Sign in' }))
 
+    expect(await screen.findByRole('heading', { level: 1, name: 'Sign in' })).toBeVisible()
     expect(router.state.location.pathname).toBe('/sign-in')
-    expect(screen.getByRole('heading', { level: 1, name: 'Sign in' })).toBeVisible()
-    expect(screen.getByTestId('sign-in-unavailable')).toHaveTextContent(
-      /does not accept sign-ins yet/i,
-    )
+    expect(screen.getByLabelText('Username or email')).toBeVisible()
     await waitFor(() => {
       expect(document.title).toBe('Sign in · org-a.example · Parley')
     })
 
-    await user.click(screen.getByRole('link', { name: /back to home/i }))
+    await user.click(screen.getByRole('link', { name: /parley, home/i }))
     expect(router.state.location.pathname).toBe('/')
     expect(await screen.findByTestId('server-name')).toBeVisible()
+  })
+
+  it('leads a signed-in user to their profile instead', async () => {
+    mockApi({
+      'GET /account/profile': () =>
+        jsonResponse({
+          user_id: testTokens.user_id,
+          email: 'alice@org-a.example',
+          full_name: 'Alice Liddell',
+          display_name: null,
+          created_at: '2026-11-24T10:00:00Z',
+        }),
+    })
+    const user = userEvent.setup()
+    const { router } = renderApp('/', { session: testSession(testTokens) })
+
+    await screen.findByTestId('server-name')
+    expect(screen.queryByRole('link', { name: 'Sign in' })).not.toBeInTheDocument()
+    expect(
+      screen.getByRole('button', { name: `Account menu for ${testTokens.user_id}` }),
+    ).toBeVisible()
+    await user.click(screen.getByRole('link', { name: 'Go to your profile' }))
+
+    expect(await screen.findByTestId('profile-user-id')).toHaveTextContent(testTokens.user_id)
+    expect(router.state.location.pathname).toBe('/profile')
   })
 
   it('shows an error with a toast when the server cannot be reached, and recovers on Retry', async () => {

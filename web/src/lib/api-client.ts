@@ -15,17 +15,21 @@
 import * as z from 'zod'
 
 import { API_BASE_PATH, API_TIMEOUT_MS } from '@/config/api'
+import type { ErrorCode } from '@/lib/api/types'
 
 // Zod can compile object schemas with `new Function` for speed. The homeserver's CSP has no
 // 'unsafe-eval', and merely probing for it makes the browser report a CSP violation, so tell
 // zod to stay interpreted. Set here because every API response is validated through this module.
 z.config({ jitless: true })
 
-/** The error body the homeserver sends with every 4xx/5xx response. */
+/**
+ * The error body the homeserver sends with every 4xx/5xx response (`ErrorBody`). The code stays
+ * a string here: a newer server may send codes this app does not know yet.
+ */
 const errorBodySchema = z.object({
   errcode: z.string().min(1),
   error: z.string(),
-  retry_after_ms: z.number().int().nonnegative().optional(),
+  retry_after_ms: z.number().int().nonnegative().nullish(),
 })
 
 /** `errcode` given to an error response whose body is not the homeserver's error shape. */
@@ -155,6 +159,11 @@ export const apiClient = {
   },
 }
 
+/** Whether `error` is the server's refusal with one of `codes`. */
+export function hasErrcode(error: unknown, ...codes: ErrorCode[]): error is ApiError {
+  return error instanceof ApiError && (codes as string[]).includes(error.errcode)
+}
+
 /**
  * Whether trying the same request again later may succeed: the server could not be reached,
  * failed internally, or asked us to slow down. Client errors and malformed answers won't heal.
@@ -172,7 +181,7 @@ function errorFromResponse(response: Response, text: string): ApiError {
       status: response.status,
       errcode: body.data.errcode,
       message: body.data.error,
-      ...(body.data.retry_after_ms === undefined ? {} : { retryAfterMs: body.data.retry_after_ms }),
+      ...(body.data.retry_after_ms == null ? {} : { retryAfterMs: body.data.retry_after_ms }),
     })
   }
   // Not our error shape: typically a reverse proxy's HTML error page.

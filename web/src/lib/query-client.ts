@@ -24,6 +24,8 @@ export function createQueryClient(config: QueryClientConfig = {}): QueryClient {
       onError: (error, query) => {
         const title = query.meta?.errorToast
         if (title === undefined) return
+        // 401: the session is over, and the session's own handling says so (and moves on).
+        if (error instanceof ApiError && error.status === 401) return
         toast.error(title, { id: query.queryHash, description: describeApiFailure(error).detail })
       },
     }),

@@ -1,7 +1,10 @@
 import '@testing-library/jest-dom/vitest'
 
 import { cleanup } from '@testing-library/react'
+import { toast } from 'sonner'
 import { afterEach, vi } from 'vitest'
+
+import { disposeTestSessions } from '@/testing/test-sessions'
 
 // jsdom has no matchMedia; sonner's "system" theme asks it for the colour-scheme preference.
 if (typeof window.matchMedia !== 'function') {
@@ -22,4 +25,8 @@ if (typeof window.matchMedia !== 'function') {
 
 afterEach(() => {
   cleanup()
+  // Sonner keeps toasts in a module-level store and replays active ones to a new <Toaster>.
+  toast.dismiss()
+  disposeTestSessions()
+  localStorage.clear()
 })

@@ -2,14 +2,19 @@ import { queryOptions, useQuery } from '@tanstack/react-query'
 import * as z from 'zod'
 
 import { apiClient } from '@/lib/api-client'
+import type { ApiSchemas } from '@/lib/api/types'
 
-/** `GET /api/v1/server`: public facts about this homeserver. Extra fields are ignored. */
-export const serverInfoSchema = z
-  .object({
-    server_name: z.string().min(1),
-    version: z.string().min(1),
-  })
-  .transform(({ server_name, version }) => ({ serverName: server_name, version }))
+/** `ServerInfo` as sent. Extra fields are ignored. */
+const serverInfoBodySchema = z.object({
+  server_name: z.string().min(1),
+  version: z.string().min(1),
+}) satisfies z.ZodType<ApiSchemas['ServerInfo']>
+
+/** `GET /api/v1/server`: public facts about this homeserver, in camelCase. */
+export const serverInfoSchema = serverInfoBodySchema.transform(({ server_name, version }) => ({
+  serverName: server_name,
+  version,
+}))
 
 export type ServerInfo = z.output<typeof serverInfoSchema>
 

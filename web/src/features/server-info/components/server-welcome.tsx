@@ -12,8 +12,9 @@ import {
   CardTitle,
 } from '@/components/ui/card'
 import { Skeleton } from '@/components/ui/skeleton'
-import { paths } from '@/config/paths'
+import { paths, signedInHome } from '@/config/paths'
 import { useServerInfo, type ServerInfo } from '@/features/server-info/api/get-server-info'
+import { useAuthState } from '@/lib/auth/use-auth'
 import { describeApiFailure } from '@/lib/describe-api-failure'
 import { cn } from '@/lib/utils'
 
@@ -73,14 +74,25 @@ function ServerWelcomeCard({ info }: { info: ServerInfo }) {
             {info.version}
           </span>
         </p>
-        <Button asChild size="lg">
-          <Link to={paths.signIn}>
-            Sign in
-            <ArrowRight />
-          </Link>
-        </Button>
+        <PrimaryAction />
       </CardFooter>
     </Card>
+  )
+}
+
+/** Sign in, or, for someone already signed in, on to their home. */
+function PrimaryAction() {
+  const { status } = useAuthState()
+  // Until the session is restored we do not know which button to show; keep its place.
+  if (status === 'restoring') return <Skeleton className="h-11 w-40" />
+  const signedIn = status === 'signed-in'
+  return (
+    <Button asChild size="lg">
+      <Link to={signedIn ? signedInHome : paths.signIn}>
+        {signedIn ? 'Go to your profile' : 'Sign in'}
+        <ArrowRight />
+      </Link>
+    </Button>
   )
 }
 
