@@ -60,23 +60,7 @@ impl TestUser {
             "verify: {}",
             response.status()
         );
-        let response = http
-            .post(url("/auth/login"))
-            .json(&json!({"identifier": username, "password": PASSWORD}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "login: {}",
-            response.status()
-        );
-        let body: Value = response.json().await?;
-        Ok(Self {
-            user_id: body["user_id"].as_str().unwrap_or_default().to_owned(),
-            access_token: body["access_token"].as_str().unwrap_or_default().to_owned(),
-            http,
-            base: server.base_url.clone(),
-        })
+        Self::login(server, username).await
     }
 
     /// Signs in an existing (verified) `username` on `server`.

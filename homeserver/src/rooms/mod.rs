@@ -81,6 +81,20 @@ struct NewEvent<'a> {
     content: Value,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event the server writes on `sender`'s behalf (a room change, not a client send).
+    fn change(room_id: &'a str, sender: &'a str, event_type: &'a str, content: Value) -> Self {
+        Self {
+            room_id,
+            sender,
+            device_id: None,
+            txn_id: None,
+            event_type,
+            content,
+        }
+    }
+}
+
 impl Rooms {
     /// The service for `server_name`.
     pub fn new(db: PgPool, server_name: &str) -> Self {
@@ -116,14 +130,12 @@ impl Rooms {
         if created.is_some() {
             self.append(
                 &mut tx,
-                NewEvent {
-                    room_id: &room_id,
-                    sender: &user.user_id,
-                    device_id: None,
-                    txn_id: None,
-                    event_type: event_type::CREATE,
-                    content: json!({"kind": "direct", "creator": user.user_id}),
-                },
+                NewEvent::change(
+                    &room_id,
+                    &user.user_id,
+                    event_type::CREATE,
+                    json!({"kind": "direct", "creator": user.user_id}),
+                ),
             )
             .await?;
             for member in [&user.user_id, &with] {
@@ -194,14 +206,15 @@ impl Rooms {
         )
         .execute(&mut *tx)
         .await?;
-        self.append(&mut tx, NewEvent {
-            room_id: &room_id,
-            sender: &user.user_id,
-            device_id: None,
-            txn_id: None,
-            event_type: event_type::CREATE,
-            content: json!({"kind": "group", "creator": user.user_id, "name": name, "topic": topic}),
-        })
+        self.append(
+            &mut tx,
+            NewEvent::change(
+                &room_id,
+                &user.user_id,
+                event_type::CREATE,
+                json!({"kind": "group", "creator": user.user_id, "name": name, "topic": topic}),
+            ),
+        )
         .await?;
         self.set_member(
             &mut tx,
@@ -327,9 +340,10 @@ impl Rooms {
         self.require_member(&mut conn, room_id, &user.user_id)
             .await?;
         let limit = limit.unwrap_or(50).clamp(1, MAX_PAGE);
-        let rows = sqlx::query!(
-            r#"select event_id, room_id, seq, sender, device_id, origin_server_ts, type,
-                      content as "content: Value"
+        let rows = sqlx::query_as!(
+            EventRow,
+            r#"select stream_pos, event_id, room_id, seq, sender, device_id, origin_server_ts,
+                      type as event_type, content as "content: Value"
                from event where room_id = $1 and seq < $2
                order by seq desc limit $3"#,
             room_id,
@@ -338,19 +352,7 @@ impl Rooms {
         )
         .fetch_all(&mut *conn)
         .await?;
-        let mut events: Vec<Event> = rows
-            .into_iter()
-            .map(|r| Event {
-                event_id: r.event_id,
-                room_id: r.room_id,
-                seq: r.seq,
-                sender: r.sender,
-                device_id: r.device_id,
-                origin_server_ts: millis(r.origin_server_ts),
-                event_type: r.r#type,
-                content: r.content,
-            })
-            .collect();
+        let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
         events.reverse();
         let next_before = events.first().map(|e| e.seq).filter(|seq| *seq > 1);
         Ok(History {
@@ -485,9 +487,10 @@ impl Rooms {
         since: i64,
         limit: i64,
     ) -> Result<Vec<(i64, Event)>, RoomError> {
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            EventRow,
             r#"select e.stream_pos, e.event_id, e.room_id, e.seq, e.sender, e.device_id,
-                      e.origin_server_ts, e.type, e.content as "content: Value"
+                      e.origin_server_ts, e.type as event_type, e.content as "content: Value"
                from event e
                where e.stream_pos > $2
                  and (e.room_id in (select room_id from room_member
@@ -503,21 +506,7 @@ impl Rooms {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| {
-                (
-                    r.stream_pos,
-                    Event {
-                        event_id: r.event_id,
-                        room_id: r.room_id,
-                        seq: r.seq,
-                        sender: r.sender,
-                        device_id: r.device_id,
-                        origin_server_ts: millis(r.origin_server_ts),
-                        event_type: r.r#type,
-                        content: r.content,
-                    },
-                )
-            })
+            .map(|row| (row.stream_pos, Event::from(row)))
             .collect())
     }
 
@@ -773,18 +762,13 @@ impl Rooms {
             )
             .execute(&mut *tx)
             .await?;
-            self.append(
-                &mut tx,
-                NewEvent {
-                    room_id,
-                    sender: &user.user_id,
-                    device_id: None,
-                    txn_id: None,
-                    event_type: event_type::NAME,
-                    content: json!({"name": name}),
-                },
-            )
-            .await?;
+            let change = NewEvent::change(
+                room_id,
+                &user.user_id,
+                event_type::NAME,
+                json!({"name": name}),
+            );
+            self.append(&mut tx, change).await?;
         }
         if let Some(topic) = topic {
             let topic = (!topic.is_empty()).then_some(topic);
@@ -795,18 +779,13 @@ impl Rooms {
             )
             .execute(&mut *tx)
             .await?;
-            self.append(
-                &mut tx,
-                NewEvent {
-                    room_id,
-                    sender: &user.user_id,
-                    device_id: None,
-                    txn_id: None,
-                    event_type: event_type::TOPIC,
-                    content: json!({"topic": topic}),
-                },
-            )
-            .await?;
+            let change = NewEvent::change(
+                room_id,
+                &user.user_id,
+                event_type::TOPIC,
+                json!({"topic": topic}),
+            );
+            self.append(&mut tx, change).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -934,14 +913,11 @@ impl Rooms {
         )
         .execute(&mut **tx)
         .await?;
-        self.append(tx, NewEvent {
-            room_id,
-            sender: by,
-            device_id: None,
-            txn_id: None,
-            event_type: event_type::MEMBER,
-            content: json!({"user_id": user_id, "membership": membership, "role": role, "by": by}),
-        })
+        let content = json!({"user_id": user_id, "membership": membership, "role": role, "by": by});
+        self.append(
+            tx,
+            NewEvent::change(room_id, by, event_type::MEMBER, content),
+        )
         .await?;
         Ok(())
     }
@@ -1018,6 +994,34 @@ async fn notify_ephemeral(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// An event as stored.
+struct EventRow {
+    stream_pos: i64,
+    event_id: String,
+    room_id: String,
+    seq: i64,
+    sender: String,
+    device_id: Option<String>,
+    origin_server_ts: OffsetDateTime,
+    event_type: String,
+    content: Value,
+}
+
+impl From<EventRow> for Event {
+    fn from(row: EventRow) -> Self {
+        Self {
+            event_id: row.event_id,
+            room_id: row.room_id,
+            seq: row.seq,
+            sender: row.sender,
+            device_id: row.device_id,
+            origin_server_ts: millis(row.origin_server_ts),
+            event_type: row.event_type,
+            content: row.content,
+        }
+    }
 }
 
 fn check_client_event_type(event_type: &str) -> Result<(), RoomError> {
