@@ -709,6 +709,30 @@ impl Accounts {
             .collect())
     }
 
+    /// Re-authentication before a sensitive change (deleting a device, replacing
+    /// cross-signing keys): refuses with `M_FORBIDDEN` unless `password` is the account's.
+    pub async fn check_password(
+        &self,
+        user: &AuthUser,
+        password: &str,
+    ) -> Result<(), AccountError> {
+        let hash = sqlx::query_scalar!(
+            "select password_hash from account where account_id = $1",
+            user.account_id
+        )
+        .fetch_one(&self.db)
+        .await?;
+        if self.hasher.verify(password, &hash).await? {
+            Ok(())
+        } else {
+            Err(AccountError::refused(
+                403,
+                ErrorCode::Forbidden,
+                "The password is wrong.",
+            ))
+        }
+    }
+
     // ---- passwords ---------------------------------------------------------------------
 
     /// Changes the password after checking the current one; ends every other session.
