@@ -67,7 +67,7 @@ impl E2ee {
             for (id, raw) in keys {
                 let algorithm =
                     check_curve_key(user, &key_id, signing_key.as_deref(), id, raw, false)?;
-                sqlx::query!(
+                let inserted = sqlx::query!(
                     "insert into one_time_key (account_id, device_id, key_id, algorithm, key_json)
                      values ($1, $2, $3, $4, $5)
                      on conflict (account_id, device_id, key_id) do nothing",
@@ -79,6 +79,28 @@ impl E2ee {
                 )
                 .execute(&mut *tx)
                 .await?;
+                // The same key again (a retried upload) is fine; another key under a stored
+                // id is a client bug that would hand out a key the device no longer has.
+                if inserted.rows_affected() == 0 {
+                    let stored = sqlx::query_scalar!(
+                        "select key_json from one_time_key
+                         where account_id = $1 and device_id = $2 and key_id = $3",
+                        user.account_id,
+                        user.device_id,
+                        id
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let same = stored.is_none_or(|stored| {
+                        serde_json::from_str::<Value>(&stored).ok()
+                            == serde_json::from_str::<Value>(raw.get()).ok()
+                    });
+                    if !same {
+                        return Err(KeyError::invalid(format!(
+                            "One-time key `{id}` is already stored with another value."
+                        )));
+                    }
+                }
             }
             let stored = sqlx::query_scalar!(
                 r#"select count(*) as "n!" from one_time_key

@@ -232,6 +232,27 @@ async fn forged_or_foreign_keys_are_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errcode"], "M_INVALID_SIGNATURE");
 
+    // The same one-time key again is fine; another key under a stored id is refused.
+    let one_time = |key: &str| {
+        let value = signed(
+            json!({"key": key}),
+            &ann.user_id,
+            &format!("ed25519:{device}"),
+            |m| account.sign(m).to_base64(),
+        );
+        json!({"one_time_keys": {"signed_curve25519:AAAAAQ": value}})
+    };
+    let key_a = Account::new().identity_keys().curve25519.to_base64();
+    let key_b = Account::new().identity_keys().curve25519.to_base64();
+    for _ in 0..2 {
+        let (status, body) = ann.post("/keys/upload", one_time(&key_a)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["one_time_key_counts"]["signed_curve25519"], 1);
+    }
+    let (status, body) = ann.post("/keys/upload", one_time(&key_b)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errcode"], "M_INVALID_PARAM");
+
     // New identity keys for an existing device.
     let replaced = device_keys(&other, &ann.user_id, &device);
     let (status, body) = ann
@@ -585,4 +606,34 @@ async fn devices_are_listed_renamed_and_deleted_with_the_password() {
     );
     let (_, list) = ann.get("/devices").await;
     assert_eq!(list["devices"].as_array().unwrap().len(), 1);
+
+    // A stolen token cannot be used to guess the password: wrong guesses lock re-authentication.
+    let own = format!("/devices/{}", seg(&device_id(ann).await));
+    let mut locked = false;
+    for _ in 0..10 {
+        let (status, body) = ann
+            .call(
+                Method::DELETE,
+                &own,
+                Some(json!({"password": "guess guess"})),
+            )
+            .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
+            locked = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    assert!(locked, "locked after repeated wrong passwords");
+    let (status, _) = ann
+        .call(Method::DELETE, &own, Some(json!({"password": PASSWORD})))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right one waits"
+    );
+    let (status, _) = ann.get("/devices").await;
+    assert_eq!(status, StatusCode::OK, "the device is still there");
 }
