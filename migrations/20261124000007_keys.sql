@@ -82,7 +82,8 @@ create table cross_signing_key (
 );
 
 -- Signatures added after upload (keys/signatures/upload), merged into the signed object when
--- it is returned. A signature by another user is shown only to that user and to the key's owner.
+-- it is returned. A signature by another user (user-signing key on a master key) is shown only
+-- to that user.
 create table key_signature (
     -- The owner of the signed key.
     target_account_id uuid not null references account (account_id) on delete cascade,

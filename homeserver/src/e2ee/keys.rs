@@ -318,7 +318,9 @@ impl E2ee {
         Ok(response)
     }
 
-    /// Signatures added to `account_id`'s keys by their owner or by `viewer`, by target key.
+    /// Signatures added to `account_id`'s keys by their owner or by `viewer`, by target key:
+    /// one user's signature on another's key (with the user-signing key) is the signer's
+    /// business only.
     pub(super) async fn extra_signatures(
         &self,
         account_id: Uuid,

@@ -461,6 +461,59 @@ async fn cross_signing_needs_the_password_and_hides_the_user_signing_key() {
         theirs["device_keys"][&ann.user_id][&device]["signatures"][&ann.user_id][&ssk_id],
         json!(signature)
     );
+    // Ben's user-signing key signs Ann's master key: shown to Ben only.
+    let ben_master = Ed25519SecretKey::new();
+    let ben_usk = Ed25519SecretKey::new();
+    let (status, body) = ben
+        .post(
+            "/keys/device_signing/upload",
+            json!({
+                "master_key": cross_key(&ben.user_id, "master", &ben_master, None),
+                "user_signing_key": cross_key(&ben.user_id, "user_signing", &ben_usk, Some(&ben_master)),
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let master_pub = master.public_key().to_base64();
+    let mut ann_master = theirs["master_keys"][&ann.user_id].clone();
+    let usk_id = format!("ed25519:{}", ben_usk.public_key().to_base64());
+    let ben_signature = ben_usk.sign(signable(&ann_master).as_bytes()).to_base64();
+    ann_master["signatures"] = json!({ben.user_id.clone(): {usk_id.clone(): ben_signature}});
+    let (status, body) = ben
+        .post(
+            "/keys/signatures/upload",
+            json!({ann.user_id.clone(): {master_pub.clone(): ann_master.clone()}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["failures"], json!({}), "{body}");
+    let (_, seen_by_ben) = ben.post("/keys/query", query.clone()).await;
+    assert_eq!(
+        seen_by_ben["master_keys"][&ann.user_id]["signatures"][&ben.user_id][&usk_id],
+        json!(ben_signature)
+    );
+    let (_, seen_by_ann) = ann.post("/keys/query", query.clone()).await;
+    assert!(
+        seen_by_ann["master_keys"][&ann.user_id]["signatures"]
+            .get(&ben.user_id)
+            .is_none(),
+        "{seen_by_ann}"
+    );
+    // Ben's master key may not sign Ann's key through this route.
+    let master_id = format!("ed25519:{}", ben_master.public_key().to_base64());
+    ann_master["signatures"] = json!({ben.user_id.clone(): {master_id: ben_master.sign(signable(&ann_master).as_bytes()).to_base64()}});
+    let (_, body) = ben
+        .post(
+            "/keys/signatures/upload",
+            json!({ann.user_id.clone(): {master_pub: ann_master}}),
+        )
+        .await;
+    assert_eq!(
+        body["failures"][&ann.user_id].as_object().unwrap().len(),
+        1,
+        "{body}"
+    );
+
     // A forged one is listed in failures.
     stored["signatures"][&ann.user_id][&ssk_id] = json!(user_signing.sign(b"x").to_base64());
     let (_, body) = ann
