@@ -13,6 +13,9 @@ pub enum ErrorCode {
     /// A value is well-formed but not acceptable (too long, bad characters); the message says which.
     #[serde(rename = "M_INVALID_PARAM")]
     InvalidParam,
+    /// A signature on an uploaded key does not verify, or the signing key is unknown.
+    #[serde(rename = "M_INVALID_SIGNATURE")]
+    InvalidSignature,
     /// The username is not `a-z 0-9 . _ = -`, 1 to 64 characters.
     #[serde(rename = "M_INVALID_USERNAME")]
     InvalidUsername,
@@ -62,6 +65,7 @@ impl ErrorCode {
     pub const ALL: &'static [ErrorCode] = &[
         Self::BadJson,
         Self::InvalidParam,
+        Self::InvalidSignature,
         Self::InvalidUsername,
         Self::UserInUse,
         Self::WeakPassword,
@@ -83,6 +87,7 @@ impl ErrorCode {
         match self {
             Self::BadJson => "M_BAD_JSON",
             Self::InvalidParam => "M_INVALID_PARAM",
+            Self::InvalidSignature => "M_INVALID_SIGNATURE",
             Self::InvalidUsername => "M_INVALID_USERNAME",
             Self::UserInUse => "M_USER_IN_USE",
             Self::WeakPassword => "M_WEAK_PASSWORD",

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod keys;
 pub mod rooms;
 pub mod server;
 pub mod ws;

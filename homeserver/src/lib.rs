@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod e2ee;
 pub mod error;
 pub mod http;
 pub mod keys;

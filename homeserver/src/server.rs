@@ -79,6 +79,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let accounts = Accounts::new(&config, pool.clone()).await?;
     let state = AppState {
         accounts,
+        e2ee: crate::e2ee::E2ee::new(pool.clone(), &config.server_name),
         rooms: crate::rooms::Rooms::new(pool.clone(), &config.server_name),
         realtime: crate::realtime::Hub::new(std::time::Duration::from_secs(
             config.client.typing_timeout_secs,

@@ -20,6 +20,8 @@ pub struct AppState {
     pub signing_key: Arc<ServerSigningKey>,
     /// Accounts, sessions and tokens.
     pub accounts: Accounts,
+    /// Devices, keys and to-device messages.
+    pub e2ee: crate::e2ee::E2ee,
     /// Rooms and their timelines.
     pub rooms: Rooms,
     /// This process's WebSocket connections.

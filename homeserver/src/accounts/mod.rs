@@ -709,6 +709,43 @@ impl Accounts {
             .collect())
     }
 
+    /// Re-authentication before a sensitive change (deleting a device, replacing
+    /// cross-signing keys): refuses with `M_FORBIDDEN` unless `password` is the account's.
+    /// Failures lock the account's re-authentication for a while (like sign-in), so a stolen
+    /// access token cannot be used to guess the password.
+    pub async fn check_password(
+        &self,
+        user: &AuthUser,
+        password: &str,
+    ) -> Result<(), AccountError> {
+        let keys = [format!("reauth:{}", user.account_id)];
+        if let Some(wait) = throttle::locked_for(&self.db, &keys).await? {
+            return Err(AccountError::Refused {
+                status: 429,
+                code: ErrorCode::LimitExceeded,
+                message: "Too many wrong passwords. Try again later.".into(),
+                retry_after: Some(wait),
+            });
+        }
+        let hash = sqlx::query_scalar!(
+            "select password_hash from account where account_id = $1",
+            user.account_id
+        )
+        .fetch_one(&self.db)
+        .await?;
+        if password.len() <= 4 * password::MAX_CHARS && self.hasher.verify(password, &hash).await? {
+            throttle::clear(&self.db, &keys).await?;
+            Ok(())
+        } else {
+            throttle::record_failure(&self.db, &keys).await?;
+            Err(AccountError::refused(
+                403,
+                ErrorCode::Forbidden,
+                "The password is wrong.",
+            ))
+        }
+    }
+
     // ---- passwords ---------------------------------------------------------------------
 
     /// Changes the password after checking the current one; ends every other session.

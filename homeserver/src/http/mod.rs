@@ -5,6 +5,7 @@ mod auth;
 pub mod extract;
 mod federation;
 mod health;
+mod keys;
 mod metrics;
 pub mod openapi;
 mod rate_limit;
@@ -29,6 +30,7 @@ pub fn client_router(state: AppState) -> Router {
         .merge(account::router())
         .merge(auth::router())
         .merge(rooms::router())
+        .merge(keys::router())
         .route(parley_client_api::ws::PATH, axum::routing::get(ws::upgrade))
         .merge(
             account::limited_router()

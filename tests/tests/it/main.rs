@@ -7,6 +7,7 @@ mod accounts;
 mod config_errors;
 mod federation_tls;
 mod health;
+mod keys;
 mod mail;
 mod metrics;
 mod openapi;
