@@ -251,6 +251,149 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/v1/devices': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    /** The caller's devices. */
+    get: operations['devices']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/devices/{device_id}': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    /** Rename one of the caller's devices. */
+    put: operations['rename_device']
+    post?: never
+    /** Delete one of the caller's devices (password needed): its sessions end, its keys go. */
+    delete: operations['delete_device']
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/keys/claim': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /** Claim one one-time key per device (the fallback key once they run out). */
+    post: operations['claim']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/keys/counts': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    /** The calling device's unclaimed one-time keys and unused fallback keys. */
+    get: operations['counts']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/keys/device_signing/upload': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /**
+     * Upload cross-signing keys. Needs the password in `auth` unless the user has none yet and
+     *     the session is less than ten minutes old.
+     */
+    post: operations['device_signing_upload']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/keys/query': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /** The device and cross-signing keys of users (this server's users for now). */
+    post: operations['query']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/keys/signatures/upload': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /** Add signatures to keys: `{user_id: {device_id or master key: signed object}}`. */
+    post: operations['signatures_upload']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/keys/upload': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /**
+     * Upload the device's identity keys, one-time keys and fallback keys (each signed by the
+     *     device's ed25519 key).
+     */
+    post: operations['upload']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/v1/profile/{user_id}': {
     parameters: {
       query?: never
@@ -406,6 +549,60 @@ export interface paths {
     patch?: never
     trace?: never
   }
+  '/api/v1/sendToDevice/{event_type}/{txn_id}': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    /**
+     * Send to-device messages. The sender is the caller; a retry with the same `txn_id` is
+     *     stored once.
+     */
+    put: operations['send_to_device']
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/sendToDevice/ack': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    get?: never
+    put?: never
+    /** Delete the calling device's messages up to and including `up_to_id`. */
+    post: operations['ack']
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
+  '/api/v1/sendToDevice/pending': {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    /** To-device messages waiting for the calling device, oldest first. */
+    get: operations['pending']
+    put?: never
+    post?: never
+    delete?: never
+    options?: never
+    head?: never
+    patch?: never
+    trace?: never
+  }
   '/api/v1/server': {
     parameters: {
       query?: never
@@ -435,6 +632,14 @@ export interface components {
       /** @description Always `true`. */
       accepted: boolean
     }
+    /** @description Deletes the caller's device's messages up to and including an id. */
+    AckToDeviceRequest: {
+      /**
+       * Format: int64
+       * @description The last id handled.
+       */
+      up_to_id: number
+    }
     /** @description Adds someone to a group. */
     AddMemberRequest: {
       role?: null | components['schemas']['Role']
@@ -455,6 +660,22 @@ export interface components {
       /** @description The new password. */
       new_password: string
     }
+    /** @description Claims one one-time key per device. */
+    ClaimKeysRequest: {
+      /** @description `{user_id: {device_id: algorithm}}`. */
+      one_time_keys: {
+        [key: string]: {
+          [key: string]: string
+        }
+      }
+    }
+    /** @description The claimed keys: a one-time key, or the device's fallback key once those are gone. */
+    ClaimKeysResponse: {
+      /** @description `{server_name: {errcode, error}}` for servers that could not be asked. */
+      failures: Record<string, never>
+      /** @description `{user_id: {device_id: {"signed_curve25519:<id>": key}}}`. */
+      one_time_keys: Record<string, never>
+    }
     /**
      * @description Creates a room. A direct room with someone who already shares one with the caller returns
      *     that room.
@@ -470,6 +691,42 @@ export interface components {
       topic?: string | null
       /** @description Direct: the other person. */
       with?: string | null
+    }
+    /** @description Deletes a device: its sessions end and its keys go. Needs the password again. */
+    DeleteDeviceRequest: {
+      /** @description The account's password. */
+      password: string
+    }
+    /** @description One of the caller's devices. */
+    Device: {
+      /** @description When the device was first seen (RFC 3339). */
+      created_at: string
+      /** @description Whether it is the device of the calling session. */
+      current: boolean
+      /** @description The device id (the same across sign-ins when the client keeps it). */
+      device_id: string
+      /** @description A name chosen by the user, if any. */
+      display_name?: string | null
+      /** @description When a session of this device was last used (RFC 3339); absent without sessions. */
+      last_seen_at?: string | null
+    }
+    /** @description The caller's devices, oldest first. */
+    DeviceList: {
+      /** @description The devices. */
+      devices: components['schemas']['Device'][]
+    }
+    /**
+     * @description Uploads the user's cross-signing keys (Matrix `CrossSigningKey` objects:
+     *     `{user_id, usage: [..], keys: {"ed25519:<pub>": "<pub>"}, signatures}`).
+     */
+    DeviceSigningUploadRequest: {
+      auth?: null | components['schemas']['PasswordAuth']
+      /** @description The master key. */
+      master_key?: Record<string, never> | null
+      /** @description The self-signing key, signed by the master key. */
+      self_signing_key?: Record<string, never> | null
+      /** @description The user-signing key, signed by the master key. */
+      user_signing_key?: Record<string, never> | null
     }
     /** @description Asks for a new verification link, or a password reset link. */
     EmailRequest: {
@@ -506,6 +763,7 @@ export interface components {
     ErrorCode:
       | 'M_BAD_JSON'
       | 'M_INVALID_PARAM'
+      | 'M_INVALID_SIGNATURE'
       | 'M_INVALID_USERNAME'
       | 'M_USER_IN_USE'
       | 'M_WEAK_PASSWORD'
@@ -554,6 +812,15 @@ export interface components {
        * @description Pass as `before` for the next older page; absent at the start of the room.
        */
       next_before?: number | null
+    }
+    /** @description The device's key stock, so it knows when to upload more. */
+    KeyCounts: {
+      /** @description `{algorithm: count}` of unclaimed one-time keys. */
+      one_time_key_counts: {
+        [key: string]: number
+      }
+      /** @description Algorithms of fallback keys not handed out yet. */
+      unused_fallback_key_types: string[]
     }
     /** @description Sign-in with a username (or full user id) or email address, and a password. */
     LoginRequest: {
@@ -605,6 +872,19 @@ export interface components {
       /** @description `@username:server`. */
       user_id: string
     }
+    /** @description Re-authentication for sensitive changes. */
+    PasswordAuth: {
+      /**
+       * @description The account's password. Other fields (Matrix's `type`, `identifier`, `session`) are
+       *     accepted and ignored.
+       */
+      password?: string | null
+    }
+    /** @description Waiting to-device messages, oldest first. */
+    PendingToDevice: {
+      /** @description The messages. */
+      events: components['schemas']['ToDeviceEvent'][]
+    }
     /** @description What anyone signed in on this server may see of a user. */
     PublicProfile: {
       /** @description Display name, if set. */
@@ -613,6 +893,29 @@ export interface components {
       full_name: string
       /** @description `@username:server`. */
       user_id: string
+    }
+    /** @description Asks for the device and cross-signing keys of users. */
+    QueryKeysRequest: {
+      /** @description `{user_id: [device_id, ...]}`; an empty list means every device. */
+      device_keys: {
+        [key: string]: string[]
+      }
+    }
+    /**
+     * @description Keys of the users asked for. Users of other servers are not served yet: their server is
+     *     listed in `failures`.
+     */
+    QueryKeysResponse: {
+      /** @description `{user_id: {device_id: DeviceKeys}}`, as uploaded plus later signatures. */
+      device_keys: Record<string, never>
+      /** @description `{server_name: {errcode, error}}` for servers that could not be asked. */
+      failures: Record<string, never>
+      /** @description `{user_id: CrossSigningKey}`. */
+      master_keys: Record<string, never>
+      /** @description `{user_id: CrossSigningKey}`. */
+      self_signing_keys: Record<string, never>
+      /** @description The caller's own user-signing key only. */
+      user_signing_keys: Record<string, never>
     }
     /** @description Moves the caller's read marker forward. */
     ReadMarkerRequest: {
@@ -640,6 +943,11 @@ export interface components {
        *     folded to lower case).
        */
       username: string
+    }
+    /** @description Renames a device. */
+    RenameDeviceRequest: {
+      /** @description The new name, 1 to 128 characters; `null` clears it. */
+      display_name?: string | null
     }
     /** @description Sets a new password with a reset link's token. Ends every session of the account. */
     ResetPasswordRequest: {
@@ -699,6 +1007,11 @@ export interface components {
        */
       seq: number
     }
+    /** @description Sends to-device messages: `{user_id: {device_id or "*": content}}`. */
+    SendToDeviceRequest: {
+      /** @description The content per target device; `*` means every device of the user. */
+      messages: Record<string, never>
+    }
     /** @description What any visitor may learn about a homeserver before signing in. */
     ServerInfo: {
       /** @description The server's DNS name, the `server` part of every `@user:server` on it. */
@@ -734,6 +1047,25 @@ export interface components {
     SetRoleRequest: {
       /** @description The new role. */
       role: components['schemas']['Role']
+    }
+    /** @description What `keys/signatures/upload` could not accept. */
+    SignaturesUploadResponse: {
+      /** @description `{user_id: {key_id: {errcode, error}}}`. */
+      failures: Record<string, never>
+    }
+    /** @description A to-device message waiting for the caller's device. */
+    ToDeviceEvent: {
+      /** @description The content as sent. */
+      content: Record<string, never>
+      /**
+       * Format: int64
+       * @description Its position in the device's queue; acknowledge up to it.
+       */
+      id: number
+      /** @description The sending user, set by the server. */
+      sender: string
+      /** @description The event type, such as `m.room.encrypted`. */
+      type: string
     }
     /** @description Tokens of a session. */
     TokenResponse: {
@@ -771,6 +1103,28 @@ export interface components {
       name?: string | null
       /** @description New topic, up to 1024 characters (empty removes it). */
       topic?: string | null
+    }
+    /** @description Uploads the device's identity keys, one-time keys and fallback keys (each part optional). */
+    UploadKeysRequest: {
+      /**
+       * @description Matrix `DeviceKeys`: `{user_id, device_id, algorithms, keys: {"ed25519:<device>",
+       *     "curve25519:<device>"}, signatures}`, signed by the device's ed25519 key. Stored as sent.
+       */
+      device_keys?: Record<string, never> | null
+      /**
+       * @description `{"signed_curve25519:<id>": {key, fallback: true, signatures}}`; replaces the device's
+       *     fallback key of that algorithm.
+       */
+      fallback_keys?: Record<string, never> | null
+      /** @description `{"signed_curve25519:<id>": {key, signatures}}`, each signed by the device. */
+      one_time_keys?: Record<string, never> | null
+    }
+    /** @description How many unclaimed one-time keys the device has, per algorithm. */
+    UploadKeysResponse: {
+      /** @description `{algorithm: count}`; an algorithm with none is `0`. */
+      one_time_key_counts: {
+        [key: string]: number
+      }
     }
     /** @description Opens an emailed link: verifies an address (at sign-up or after an email change). */
     VerifyEmailRequest: {
@@ -1252,6 +1606,282 @@ export interface operations {
       }
     }
   }
+  devices: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['DeviceList']
+        }
+      }
+    }
+  }
+  rename_device: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        device_id: string
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['RenameDeviceRequest']
+      }
+    }
+    responses: {
+      /** @description `{}` */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': Record<string, never>
+        }
+      }
+      404: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+    }
+  }
+  delete_device: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        device_id: string
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['DeleteDeviceRequest']
+      }
+    }
+    responses: {
+      /** @description `{}` */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': Record<string, never>
+        }
+      }
+      /** @description wrong password */
+      403: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+      404: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+    }
+  }
+  claim: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ClaimKeysRequest']
+      }
+    }
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ClaimKeysResponse']
+        }
+      }
+    }
+  }
+  counts: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['KeyCounts']
+        }
+      }
+    }
+  }
+  device_signing_upload: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['DeviceSigningUploadRequest']
+      }
+    }
+    responses: {
+      /** @description `{}` */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': Record<string, never>
+        }
+      }
+      400: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+      /** @description `M_FORBIDDEN`: the password is needed */
+      401: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+      /** @description wrong password */
+      403: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+    }
+  }
+  query: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['QueryKeysRequest']
+      }
+    }
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['QueryKeysResponse']
+        }
+      }
+    }
+  }
+  signatures_upload: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    /** @description `{user_id: {key_id: signed object}}` */
+    requestBody: {
+      content: {
+        'application/json': Record<string, never>
+      }
+    }
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['SignaturesUploadResponse']
+        }
+      }
+    }
+  }
+  upload: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['UploadKeysRequest']
+      }
+    }
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['UploadKeysResponse']
+        }
+      }
+      /** @description `M_INVALID_SIGNATURE` or `M_INVALID_PARAM` */
+      400: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+      /** @description keys of another user or device */
+      403: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+    }
+  }
   public_profile: {
     parameters: {
       query?: never
@@ -1646,6 +2276,87 @@ export interface operations {
         }
         content: {
           'application/json': components['schemas']['ErrorBody']
+        }
+      }
+    }
+  }
+  send_to_device: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        event_type: string
+        txn_id: string
+      }
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['SendToDeviceRequest']
+      }
+    }
+    responses: {
+      /** @description `{}` */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': Record<string, never>
+        }
+      }
+      400: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['ErrorBody']
+        }
+      }
+    }
+  }
+  ack: {
+    parameters: {
+      query?: never
+      header?: never
+      path?: never
+      cookie?: never
+    }
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['AckToDeviceRequest']
+      }
+    }
+    responses: {
+      /** @description `{}` */
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': Record<string, never>
+        }
+      }
+    }
+  }
+  pending: {
+    parameters: {
+      query?: never
+      header?: never
+      path: {
+        /** @description 1 to 1000 (default 100). */
+        limit: number | null
+      }
+      cookie?: never
+    }
+    requestBody?: never
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['PendingToDevice']
         }
       }
     }
