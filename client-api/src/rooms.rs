@@ -145,7 +145,7 @@ pub struct RoomSummary {
     pub my_role: Role,
     /// The newest event.
     pub last_event: Option<Event>,
-    /// Events from others after the caller's read marker.
+    /// Messages from others after the caller's read marker (room changes do not count).
     pub unread_count: i64,
     /// The caller's read marker.
     pub read_seq: i64,

@@ -366,7 +366,8 @@ impl Rooms {
         let rows = sqlx::query!(
             r#"select r.room_id, r.kind, r.name, r.topic, m.role, m.read_seq,
                       (select count(*) from event e where e.room_id = r.room_id
-                         and e.seq > m.read_seq and e.sender <> $1) as "unread!"
+                         and e.seq > m.read_seq and e.sender <> $1
+                         and e.type not like 'parley.room.%') as "unread!"
                from room_member m join room r using (room_id)
                where m.user_id = $1 and m.membership = 'join'
                order by r.last_event_at desc"#,
