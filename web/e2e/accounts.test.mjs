@@ -131,12 +131,14 @@ describe('accounts and sessions in the browser', { timeout: 240_000 }, () => {
     assertNoPageProblems(browser)
   })
 
-  step('signs in and sees their profile', async () => {
+  step('signs in, lands on the chats, and sees their profile', async () => {
     const page = pageOf(browser)
 
     await signIn(USER.password)
 
-    await page.waitForURL(at('profile'))
+    await page.waitForURL(at('chats'))
+    await page.getByRole('heading', { level: 1, name: 'Chats' }).waitFor()
+    await page.goto(at('profile'))
     const userId = page.getByTestId('profile-user-id')
     await userId.waitFor()
     assert.equal(await userId.innerText(), USER_ID)
@@ -167,10 +169,14 @@ describe('accounts and sessions in the browser', { timeout: 240_000 }, () => {
     await page.getByTestId('profile-user-id').waitFor()
     assert.equal(page.url(), at('profile'))
 
-    // The home page still shows the server; its button now leads to the profile.
+    // Signed in, the home page is the list of conversations; the profile is in the menu.
     await page.goto(baseUrl())
-    await page.getByTestId('server-name').waitFor()
-    await page.getByRole('link', { name: 'Go to your profile' }).click()
+    await page.waitForURL(at('chats'))
+    await page.getByRole('button', { name: `Account menu for ${USER_ID}` }).click()
+    await page
+      .getByRole('navigation', { name: 'Account', exact: true })
+      .getByRole('link', { name: 'Profile' })
+      .click()
     await page.waitForURL(at('profile'))
     await page.getByTestId('profile-user-id').waitFor()
 
@@ -223,6 +229,7 @@ describe('accounts and sessions in the browser', { timeout: 240_000 }, () => {
 
     await screenshot('phone-sign-in.png')
     await signIn(USER.password)
+    // Back to the page that sent the user to sign in (the profile, in the step before).
     await page.waitForURL(at('profile'))
     await page.getByTestId('profile-user-id').waitFor()
     // Nothing may stick out sideways.

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -137,11 +138,48 @@ export async function createSiblingDatabase(databaseUrl, suffix) {
  */
 
 /**
+ * A TCP port nobody listens on right now.
+ * @returns {Promise<number>}
+ */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      probe.close(() => {
+        if (address && typeof address === 'object') resolve(address.port)
+        else reject(new Error('no free port'))
+      })
+    })
+  })
+}
+
+/**
  * Start `parley serve` on a free port, serving web/dist, with a config of our own making.
- * @param {{ parleyBin: string, databaseUrl: string, extraConfig?: string[] }} options
+ * `listen` replaces the client listener's address (default: a free port, whose origin the
+ * server is told to allow for WebSockets);
+ * `clientConfig` adds lines to its `[client]` section.
+ * @param {{ parleyBin: string, databaseUrl: string, extraConfig?: string[], listen?: string,
+ *   clientConfig?: string[] }} options
  * @returns {Promise<Homeserver>}
  */
-export async function startHomeserver({ parleyBin, databaseUrl, extraConfig = [] }) {
+export async function startHomeserver({
+  parleyBin,
+  databaseUrl,
+  extraConfig = [],
+  listen,
+  clientConfig = [],
+}) {
+  // A browser may open the WebSocket only from the server's configured origin or an allowed
+  // one, so the port is picked here and the origin the browser will use is allowed.
+  const port = listen === undefined ? await freePort() : undefined
+  const clientListen = listen ?? `127.0.0.1:${String(port)}`
+  const origins =
+    port === undefined
+      ? []
+      : [`allowed_origins = [${tomlString(`http://127.0.0.1:${String(port)}`)}]`]
+
   const workDir = await mkdtemp(join(tmpdir(), 'parley-web-e2e-'))
   const dataDir = join(workDir, 'data')
   const configPath = join(workDir, 'parley.toml')
@@ -154,7 +192,9 @@ export async function startHomeserver({ parleyBin, databaseUrl, extraConfig = []
       `web_root = ${tomlString(WEB_DIST)}`,
       '',
       '[client]',
-      'listen = "127.0.0.1:0"',
+      `listen = ${tomlString(clientListen)}`,
+      ...origins,
+      ...clientConfig,
       '',
       '[database]',
       `url = ${tomlString(databaseUrl)}`,

@@ -64,29 +64,17 @@ describe('home screen', () => {
     expect(await screen.findByTestId('server-name')).toBeVisible()
   })
 
-  it('leads a signed-in user to their profile instead', async () => {
-    mockApi({
-      'GET /account/profile': () =>
-        jsonResponse({
-          user_id: testTokens.user_id,
-          email: 'alice@org-a.example',
-          full_name: 'Alice Liddell',
-          display_name: null,
-          created_at: '2026-11-24T10:00:00Z',
-        }),
-    })
-    const user = userEvent.setup()
+  it('takes a signed-in user to their conversations instead', async () => {
+    mockApi({ 'GET /rooms': () => jsonResponse({ rooms: [] }) })
     const { router } = renderApp('/', { session: testSession(testTokens) })
 
-    await screen.findByTestId('server-name')
+    expect(await screen.findByRole('heading', { level: 1, name: 'Chats' })).toBeVisible()
+    expect(router.state.location.pathname).toBe('/chats')
     expect(screen.queryByRole('link', { name: 'Sign in' })).not.toBeInTheDocument()
     expect(
       screen.getByRole('button', { name: `Account menu for ${testTokens.user_id}` }),
     ).toBeVisible()
-    await user.click(screen.getByRole('link', { name: 'Go to your profile' }))
-
-    expect(await screen.findByTestId('profile-user-id')).toHaveTextContent(testTokens.user_id)
-    expect(router.state.location.pathname).toBe('/profile')
+    expect(await screen.findByText(/no conversations yet/i)).toBeVisible()
   })
 
   it('shows an error with a toast when the server cannot be reached, and recovers on Retry', async () => {

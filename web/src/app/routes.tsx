@@ -11,6 +11,7 @@ import { paths } from '@/config/paths'
 // and the signed-in user's pages. The first visit (the home page) stays small.
 const authPages = () => import('@/app/routes/auth-pages')
 const accountPages = () => import('@/app/routes/account-pages')
+const chatPages = () => import('@/app/routes/chat-pages')
 
 /** Every client-side route. The browser router uses them; tests mount them in a memory router. */
 export const routes: RouteObject[] = [
@@ -44,6 +45,14 @@ export const routes: RouteObject[] = [
       {
         path: paths.resetPassword,
         lazy: () => authPages().then((m) => ({ Component: m.ResetPasswordRoute })),
+      },
+      {
+        path: paths.chats,
+        lazy: () => chatPages().then((m) => ({ Component: m.ChatsRoute })),
+      },
+      {
+        path: paths.chat,
+        lazy: () => chatPages().then((m) => ({ Component: m.ChatsRoute })),
       },
       {
         // Signed-in pages: anyone else is sent to sign in.

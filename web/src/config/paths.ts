@@ -8,9 +8,11 @@ export const paths = {
   verifyEmail: '/verify-email',
   resetPassword: '/reset-password',
   forgotPassword: '/forgot-password',
+  chats: '/chats',
+  chat: '/chats/:roomId',
   profile: '/profile',
   sessions: '/sessions',
 } as const
 
 /** Where a signed-in user lands when nothing else was asked for. */
-export const signedInHome = paths.profile
+export const signedInHome = paths.chats

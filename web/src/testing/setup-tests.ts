@@ -2,7 +2,7 @@ import '@testing-library/jest-dom/vitest'
 
 import { cleanup } from '@testing-library/react'
 import { toast } from 'sonner'
-import { afterEach, vi } from 'vitest'
+import { afterEach, beforeEach, vi } from 'vitest'
 
 import { disposeTestSessions } from '@/testing/test-sessions'
 
@@ -22,6 +22,25 @@ if (typeof window.matchMedia !== 'function') {
       }) as Partial<MediaQueryList> as MediaQueryList,
   })
 }
+
+// The realtime connection of signed-in screens: a socket that never connects, so that tests
+// of other screens make no network attempts (the realtime client has its own tests).
+class IdleWebSocket extends EventTarget {
+  readyState = 0
+  onopen = null
+  onmessage = null
+  onclose = null
+  onerror = null
+  send() {
+    // never open
+  }
+  close() {
+    this.readyState = 3
+  }
+}
+beforeEach(() => {
+  vi.stubGlobal('WebSocket', IdleWebSocket)
+})
 
 afterEach(() => {
   cleanup()

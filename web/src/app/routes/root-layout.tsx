@@ -3,6 +3,7 @@ import { Outlet } from 'react-router'
 import { AppShell } from '@/components/layout/app-shell'
 import { SessionEvents } from '@/features/auth/components/session-events'
 import { UserMenu } from '@/features/auth/components/user-menu'
+import { ChatRealtimeProvider } from '@/features/chat/components/chat-realtime-provider'
 import { ServerBadge } from '@/features/server-info/components/server-badge'
 
 export function RootLayout() {
@@ -16,7 +17,9 @@ export function RootLayout() {
       }
     >
       <SessionEvents />
-      <Outlet />
+      <ChatRealtimeProvider>
+        <Outlet />
+      </ChatRealtimeProvider>
     </AppShell>
   )
 }

@@ -993,7 +993,7 @@ export interface components {
       topic?: string | null
       /**
        * Format: int64
-       * @description Events from others after the caller's read marker.
+       * @description Messages from others after the caller's read marker (room changes do not count).
        */
       unread_count: number
     }

@@ -171,6 +171,15 @@ export class AuthSession {
     }
   }
 
+  /**
+   * The current access token, once the session is restored; `undefined` when signed out. For
+   * transports that cannot go through {@link AuthSession.request} (the WebSocket's upgrade).
+   */
+  async accessToken(): Promise<string | undefined> {
+    await this.restore()
+    return this.#accessToken
+  }
+
   /** Stop the refresh timer and drop every listener (tests, unmounting the app). */
   dispose(): void {
     this.#generation += 1

@@ -28,18 +28,18 @@ async function signIn(user: UserEvent, identifier: string, password: string) {
 }
 
 describe('sign-in page', () => {
-  it('signs in with a cookie for the refresh token, and goes to the profile', async () => {
+  it('signs in with a cookie for the refresh token, and goes to the chats', async () => {
     const fetchMock = mockApi({
       'POST /auth/login': () => jsonResponse(testTokens),
-      'GET /account/profile': () => jsonResponse(profile),
+      'GET /rooms': () => jsonResponse({ rooms: [] }),
     })
     const user = userEvent.setup()
     const { router, session } = renderApp('/sign-in')
 
     await signIn(user, 'alice', 'correct horse battery')
 
-    expect(await screen.findByTestId('profile-user-id')).toHaveTextContent(testTokens.user_id)
-    expect(router.state.location.pathname).toBe('/profile')
+    expect(await screen.findByRole('heading', { level: 1, name: 'Chats' })).toBeVisible()
+    expect(router.state.location.pathname).toBe('/chats')
     expect(session.getState().status).toBe('signed-in')
     const [login] = callsTo(fetchMock, 'POST /auth/login')
     expect(login?.body).toEqual({
@@ -48,8 +48,8 @@ describe('sign-in page', () => {
       device_name: expect.any(String) as unknown,
       refresh_token_transport: 'cookie',
     })
-    // The profile request carries the access token.
-    expect(callsTo(fetchMock, 'GET /account/profile')[0]?.headers.get('Authorization')).toBe(
+    // The room list request carries the access token.
+    expect(callsTo(fetchMock, 'GET /rooms')[0]?.headers.get('Authorization')).toBe(
       `Bearer ${testTokens.access_token}`,
     )
     // The device is remembered for next time; the token is not stored anywhere.
@@ -62,14 +62,14 @@ describe('sign-in page', () => {
     localStorage.setItem(DEVICE_ID_STORAGE_KEY, 'OLDDEVICE1')
     const fetchMock = mockApi({
       'POST /auth/login': () => jsonResponse({ ...testTokens, device_id: 'OLDDEVICE1' }),
-      'GET /account/profile': () => jsonResponse(profile),
+      'GET /rooms': () => jsonResponse({ rooms: [] }),
     })
     const user = userEvent.setup()
     renderApp('/sign-in')
 
     await signIn(user, 'alice', 'correct horse battery')
 
-    await screen.findByTestId('profile-user-id')
+    await screen.findByRole('heading', { level: 1, name: 'Chats' })
     expect(callsTo(fetchMock, 'POST /auth/login')[0]?.body).toMatchObject({
       device_id: 'OLDDEVICE1',
     })

@@ -185,12 +185,12 @@ describe('sign-up page', () => {
     expect(callsTo(fetchMock, 'POST /account/register')).toHaveLength(1)
   })
 
-  it('sends a signed-in user to their profile', async () => {
-    mockApi({ 'GET /account/profile': () => errorResponse(500, 'M_UNKNOWN', 'x') })
+  it('sends a signed-in user to their chats', async () => {
+    mockApi({ 'GET /rooms': () => errorResponse(500, 'M_UNKNOWN', 'x') })
     const { router } = renderApp('/sign-up', { session: testSession(testTokens) })
 
     await waitFor(() => {
-      expect(router.state.location.pathname).toBe('/profile')
+      expect(router.state.location.pathname).toBe('/chats')
     })
   })
 })

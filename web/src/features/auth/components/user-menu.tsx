@@ -1,4 +1,11 @@
-import { ChevronDown, LogIn, LogOut, MonitorSmartphone, UserRound } from 'lucide-react'
+import {
+  ChevronDown,
+  LogIn,
+  LogOut,
+  MessagesSquare,
+  MonitorSmartphone,
+  UserRound,
+} from 'lucide-react'
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react'
 import { Link, useLocation } from 'react-router'
 import { toast } from 'sonner'
@@ -112,6 +119,9 @@ function SignedInMenu({ user }: { user: SignedInUser }) {
           </p>
         </div>
         <nav aria-label="Account" className="grid gap-0.5 py-1.5">
+          <MenuLink to={paths.chats} icon={<MessagesSquare />} onClick={close}>
+            Chats
+          </MenuLink>
           <MenuLink to={paths.profile} icon={<UserRound />} onClick={close}>
             Profile
           </MenuLink>

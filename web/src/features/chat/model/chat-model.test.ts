@@ -1,0 +1,123 @@
+import { describe, expect, it, vi } from 'vitest'
+
+import { outboxReducer, type OutgoingMessage } from '@/features/chat/model/outbox'
+import { tickFor } from '@/features/chat/model/ticks'
+import { TYPING_REFRESH_MS, TypingNotifier } from '@/features/chat/model/typing-notifier'
+
+const me = '@ann:s'
+
+describe('tickFor', () => {
+  const member = (user_id: string, delivered_seq: number, read_seq: number) => ({
+    user_id,
+    delivered_seq,
+    read_seq,
+  })
+
+  it('is sent until another member received it', () => {
+    expect(tickFor(5, [member(me, 9, 9), member('@bob:s', 4, 4)], me)).toBe('sent')
+  })
+
+  it('is delivered when any other member received it', () => {
+    expect(tickFor(5, [member('@bob:s', 5, 2), member('@cy:s', 1, 1)], me)).toBe('delivered')
+  })
+
+  it('is read when any other member read it, whatever their delivered position', () => {
+    expect(tickFor(5, [member('@bob:s', 5, 0), member('@cy:s', 0, 7)], me)).toBe('read')
+  })
+
+  it('ignores the sender’s own receipts', () => {
+    expect(tickFor(5, [member(me, 10, 10)], me)).toBe('sent')
+  })
+})
+
+describe('outboxReducer', () => {
+  const queued = outboxReducer([], {
+    type: 'queued',
+    message: { txnId: 't1', roomId: '!r:s', text: 'hi', createdAt: 1 },
+  })
+
+  it('queues a message as pending', () => {
+    expect(queued).toEqual([
+      { txnId: 't1', roomId: '!r:s', text: 'hi', createdAt: 1, status: 'pending' },
+    ])
+  })
+
+  it('goes pending → failed → pending (same txn id) → sent', () => {
+    let state: OutgoingMessage[] = outboxReducer(queued, {
+      type: 'failed',
+      txnId: 't1',
+      error: 'offline',
+    })
+    expect(state[0]).toMatchObject({ status: 'failed', error: 'offline' })
+    state = outboxReducer(state, { type: 'retry', txnId: 't1' })
+    expect(state[0]).toMatchObject({ txnId: 't1', status: 'pending', error: undefined })
+    state = outboxReducer(state, { type: 'sent', txnId: 't1', eventId: '$e', seq: 3 })
+    expect(state[0]).toMatchObject({ status: 'sent', eventId: '$e', seq: 3 })
+  })
+
+  it('keeps a sent message sent when a late failure arrives', () => {
+    const sent = outboxReducer(queued, { type: 'sent', txnId: 't1', eventId: '$e', seq: 3 })
+    const after = outboxReducer(sent, { type: 'failed', txnId: 't1', error: 'late' })
+    expect(after[0]?.status).toBe('sent')
+  })
+
+  it('retries only failed messages', () => {
+    expect(outboxReducer(queued, { type: 'retry', txnId: 't1' })[0]?.status).toBe('pending')
+    const sent = outboxReducer(queued, { type: 'sent', txnId: 't1', eventId: '$e', seq: 3 })
+    expect(outboxReducer(sent, { type: 'retry', txnId: 't1' })[0]?.status).toBe('sent')
+  })
+
+  it('drops a message once the timeline holds its event', () => {
+    const sent = outboxReducer(queued, { type: 'sent', txnId: 't1', eventId: '$e', seq: 3 })
+    expect(outboxReducer(sent, { type: 'echoed', eventIds: new Set(['$other']) })).toHaveLength(1)
+    expect(outboxReducer(sent, { type: 'echoed', eventIds: new Set(['$e']) })).toHaveLength(0)
+  })
+})
+
+describe('TypingNotifier', () => {
+  function setup() {
+    let now = 0
+    const send = vi.fn<(typing: boolean) => void>()
+    const notifier = new TypingNotifier(send, () => now)
+    return {
+      notifier,
+      send,
+      advance: (ms: number) => {
+        now += ms
+      },
+    }
+  }
+
+  it('sends one start while typing, refreshed every 10 seconds', () => {
+    const { notifier, send, advance } = setup()
+    notifier.input('h')
+    advance(1000)
+    notifier.input('he')
+    advance(1000)
+    notifier.input('hel')
+    expect(send.mock.calls).toEqual([[true]])
+    advance(TYPING_REFRESH_MS)
+    notifier.input('hell')
+    expect(send.mock.calls).toEqual([[true], [true]])
+  })
+
+  it('sends a stop when the draft is emptied, once', () => {
+    const { notifier, send } = setup()
+    notifier.input('h')
+    notifier.input('')
+    notifier.input('   ')
+    expect(send.mock.calls).toEqual([[true], [false]])
+  })
+
+  it('sends a stop on send or blur only after a start', () => {
+    const { notifier, send } = setup()
+    notifier.stop()
+    expect(send).not.toHaveBeenCalled()
+    notifier.input('hello')
+    notifier.stop()
+    notifier.stop()
+    expect(send.mock.calls).toEqual([[true], [false]])
+    notifier.input('again')
+    expect(send.mock.calls).toEqual([[true], [false], [true]])
+  })
+})

@@ -1,0 +1,51 @@
+import type { RoomEvent } from '@/features/chat/api/rooms'
+import { decodeMessage, MESSAGE_EVENT_TYPE } from '@/features/chat/model/message-content'
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined
+}
+
+/**
+ * A system line for an event about the room ("@x joined"), or `undefined` for messages.
+ * `roles` holds the role of each member before this event (updated by the call), so that a
+ * role change reads differently from a join.
+ */
+export function systemText(
+  event: RoomEvent,
+  roles: Map<string, string> = new Map<string, string>(),
+): string | undefined {
+  const c = event.content
+  switch (event.type) {
+    case 'parley.room.create':
+      return `${event.sender} created the ${str(c.kind) === 'direct' ? 'conversation' : 'group'}`
+    case 'parley.room.member': {
+      const user = str(c.user_id) ?? event.sender
+      const by = str(c.by) ?? event.sender
+      const role = str(c.role) ?? 'member'
+      const before = roles.get(user)
+      if (str(c.membership) === 'leave') {
+        roles.delete(user)
+        return by !== user ? `${user} was removed by ${by}` : `${user} left`
+      }
+      roles.set(user, role)
+      if (before === undefined) {
+        return by !== user ? `${user} was added by ${by}` : `${user} joined`
+      }
+      return `${user} was made ${role}`
+    }
+    case 'parley.room.name':
+      return `${event.sender} renamed the group to “${str(c.name) ?? ''}”`
+    case 'parley.room.topic':
+      return str(c.topic)
+        ? `${event.sender} set the topic to “${str(c.topic) ?? ''}”`
+        : `${event.sender} removed the topic`
+    default:
+      return event.type === MESSAGE_EVENT_TYPE ? undefined : `Unsupported event (${event.type})`
+  }
+}
+
+/** A short preview of an event for the conversation list. */
+export function previewText(event: RoomEvent): string {
+  if (event.type === MESSAGE_EVENT_TYPE) return decodeMessage(event.content) ?? 'Message'
+  return systemText(event) ?? 'Room updated'
+}
