@@ -97,6 +97,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let grace = state.config.grace_period();
     let mut listeners = JoinSet::new();
 
+    // LISTEN before the listener opens: a connection's catch-up reads what is committed, and
+    // everything committed afterwards must reach it live.
+    let realtime_worker = state
+        .realtime
+        .start_listener(state.db.clone(), state.rooms.clone(), shutdown.clone())
+        .await
+        .map_err(db::DbError::Query)?;
     // Registered before the listener opens, so every connection has its process row.
     let presence_worker = state
         .presence
@@ -149,9 +156,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             state.metrics.clone(),
             shutdown.clone(),
         ),
-        state
-            .realtime
-            .spawn_listener(state.db.clone(), state.rooms.clone(), shutdown.clone()),
+        realtime_worker,
         presence_worker,
     ];
 

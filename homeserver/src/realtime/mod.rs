@@ -177,27 +177,18 @@ impl Hub {
         }
     }
 
-    /// Listens for events and ephemeral notices until `shutdown`, delivering them here.
-    pub fn spawn_listener(
+    /// Starts listening for events and ephemeral notices, delivering them here until
+    /// `shutdown`. Returns once LISTEN is in place, so that nothing committed after the server
+    /// accepts its first connection can be missed.
+    pub async fn start_listener(
         &self,
         db: PgPool,
         rooms: Rooms,
         shutdown: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
+    ) -> Result<tokio::task::JoinHandle<()>, sqlx::Error> {
         let hub = self.clone();
-        tokio::spawn(async move {
-            let mut listener = loop {
-                match connect_listener(&db).await {
-                    Ok(listener) => break listener,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "realtime: cannot LISTEN yet; retrying");
-                        tokio::select! {
-                            () = shutdown.cancelled() => return,
-                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        }
-                    }
-                }
-            };
+        let mut listener = connect_listener(&db).await?;
+        Ok(tokio::spawn(async move {
             let mut sweep = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -227,7 +218,7 @@ impl Hub {
                     },
                 }
             }
-        })
+        }))
     }
 
     async fn on_notification(&self, rooms: &Rooms, channel: &str, payload: &str) {

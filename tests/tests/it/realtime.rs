@@ -309,6 +309,11 @@ async fn two_processes_on_one_database_deliver_to_each_other() {
 
     let mut a = live(&ann, None).await;
     let mut b = live(&ben, None).await;
+    // Presence crosses processes too.
+    a.wait_for("ben online, seen from the other process", WAIT, |f| {
+        f["type"] == "presence" && f["user_id"] == ben.user_id && f["online"] == true
+    })
+    .await;
     a.send(json!({"type": "send", "room_id": room, "event_type": "parley.message", "txn_id": "x1", "content": {"body": "across"}}))
         .await
         .unwrap();
