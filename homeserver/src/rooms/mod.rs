@@ -188,13 +188,7 @@ impl Rooms {
                 "A group starts with at most 1000 members.",
             ));
         }
-        let mut others = Vec::new();
-        for member in members {
-            let member = self.local_user(member).await?;
-            if member != user.user_id && !others.contains(&member) {
-                others.push(member);
-            }
-        }
+        let others = self.local_users(members, &user.user_id).await?;
         let room_id = self.new_room_id();
         let mut tx = self.db.begin().await?;
         sqlx::query!(
@@ -811,6 +805,32 @@ impl Rooms {
         found.ok_or_else(|| {
             RoomError::refused(404, ErrorCode::NotFound, format!("No user {user_id} here."))
         })
+    }
+
+    /// `user_ids` (trimmed, without duplicates and without `me`), checked in one query: each
+    /// must be an existing, verified account of this server.
+    async fn local_users(&self, user_ids: &[String], me: &str) -> Result<Vec<String>, RoomError> {
+        let mut wanted: Vec<String> = Vec::with_capacity(user_ids.len());
+        for id in user_ids.iter().map(|id| id.trim()) {
+            if id != me && !wanted.iter().any(|w| w == id) {
+                wanted.push(id.to_owned());
+            }
+        }
+        let found = sqlx::query_scalar!(
+            "select user_id from account where user_id = any($1)
+             and email_verified_at is not null and disabled_at is null",
+            &wanted
+        )
+        .fetch_all(&self.db)
+        .await?;
+        match wanted.iter().find(|id| !found.contains(id)) {
+            Some(missing) => Err(RoomError::refused(
+                404,
+                ErrorCode::NotFound,
+                format!("No user {missing} here."),
+            )),
+            None => Ok(wanted),
+        }
     }
 
     async fn membership(
