@@ -6,11 +6,18 @@
 //! last event it has; the server first sends every event after it, then live ones, each with
 //! its `stream_pos`, so a client resumes without gaps and can drop anything it already has.
 //! Frames are JSON text, one object each, tagged by `type`.
+//!
+//! Key state rides on the same socket: after catch-up the server sends the device's waiting
+//! to-device messages and its key counts, and a `device_lists` frame summing up the changes
+//! since `since`; later ones arrive live. `stream_pos` of `event` and `device_lists` frames
+//! share one sequence.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::rooms::Event;
+use std::collections::BTreeMap;
+
+use crate::{keys::ToDeviceEvent, rooms::Event};
 
 /// The WebSocket endpoint.
 pub const PATH: &str = "/ws";
@@ -77,6 +84,29 @@ pub enum ServerFrame {
         /// Its seq in the room.
         seq: i64,
     },
+    /// To-device messages waiting for this device, oldest first (at most 100 per frame). They
+    /// are sent again on every connect until acknowledged with [`ClientFrame::ToDeviceAck`].
+    ToDevice {
+        /// The messages; `sender` is set by the server.
+        events: Vec<ToDeviceEvent>,
+    },
+    /// Users whose device list or keys changed, or with whom the user no longer shares a
+    /// room. In catch-up, one frame sums up everything since `since`.
+    DeviceLists {
+        /// Its server-wide position (resume with `since` = the last one seen).
+        stream_pos: i64,
+        /// Query these users' keys again.
+        changed: Vec<String>,
+        /// Stop tracking these users: no room is shared with them any more.
+        left: Vec<String>,
+    },
+    /// This device's key stock: sent on connect and whenever it changes.
+    KeyCounts {
+        /// `{algorithm: count}` of unclaimed one-time keys (a missing algorithm means 0).
+        one_time_key_counts: BTreeMap<String, i64>,
+        /// Algorithms of fallback keys not handed out yet.
+        unused_fallback_key_types: Vec<String>,
+    },
     /// A client frame was refused.
     Error {
         /// The transaction id, for a refused send.
@@ -125,5 +155,10 @@ pub enum ClientFrame {
         room_id: String,
         /// The newest event read.
         seq: i64,
+    },    /// This device handled its to-device messages up to and including `up_to_id`: the server
+    /// deletes them and sends the next ones.
+    ToDeviceAck {
+        /// The id of the last message handled.
+        up_to_id: i64,
     },
 }
