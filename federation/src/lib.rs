@@ -8,7 +8,9 @@
 
 pub mod canonical;
 pub mod keys;
+pub mod net;
 pub mod server_name;
+pub mod signature;
 pub mod signing_key;
 
 pub use server_name::{Host, ServerName, ServerNameError};
