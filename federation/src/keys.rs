@@ -224,6 +224,9 @@ pub fn verify_key_document(
         return Err(KeyDocumentError::TooLarge);
     }
     let value: Value = serde_json::from_slice(body).map_err(|_| KeyDocumentError::Malformed)?;
+    if !value.is_object() {
+        return Err(KeyDocumentError::Malformed);
+    }
     let signed = try_signable(&value)?;
     let document: KeyDocument =
         serde_json::from_value(value).map_err(|_| KeyDocumentError::Malformed)?;
