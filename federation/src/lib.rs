@@ -7,6 +7,7 @@
 //! be built on it alone. The wire format is written down in `docs/federation.md`.
 
 pub mod canonical;
+pub mod client;
 pub mod discovery;
 pub mod keys;
 pub mod net;

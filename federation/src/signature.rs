@@ -64,7 +64,7 @@ pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(30);
 pub const MAX_SIGNATURE_FIELD_LEN: usize = 4096;
 
 /// Why a request could not be signed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum SignError {
     /// The target is not an `https` URL with a host.
     #[error("a federation request must target an https URL with a host")]
