@@ -1466,6 +1466,86 @@ mod tests {
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 2);
     }
 
+    /// The worked example in docs/federation.md: a fixed key (seed of 32 bytes 0x07, version
+    /// `Abc123`) signing `PUT https://org-b.example:8448/_parley/federation/v1/send/txn1` with
+    /// body `{"hello": "world"}`.
+    #[tokio::test]
+    async fn the_documented_example_verifies() {
+        use base64::engine::general_purpose::STANDARD_NO_PAD;
+        let key = ServerSigningKey::decode(&format!(
+            "ed25519 Abc123 {}",
+            STANDARD_NO_PAD.encode([7u8; 32])
+        ))
+        .unwrap();
+        assert_eq!(
+            key.public_key_base64(),
+            "6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw"
+        );
+        let body = br#"{"hello": "world"}"#;
+        let mut headers = HeaderMap::new();
+        for (field, value) in [
+            (
+                "content-digest",
+                "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:",
+            ),
+            (
+                "signature-input",
+                "sig1=(\"@method\" \"@target-uri\" \"@authority\" \"content-digest\");created=1764000000;expires=1764000120;nonce=\"3q2-7wAAAAAAAAAAAAAAAA\";keyid=\"org-a.example#ed25519:Abc123\";alg=\"ed25519\";tag=\"parley\"",
+            ),
+            (
+                "signature",
+                "sig1=:pgPcr7M/uiQ/qq3S8US3AmD+CVUiMRZfnpTYfq+8ekBiOvF9hMeSP5w+dyknCLkD3O/m5v5the05jFpQFLocBA==:",
+            ),
+        ] {
+            headers.insert(
+                HeaderName::from_static(field),
+                HeaderValue::from_static(value),
+            );
+        }
+        assert_eq!(content_digest(body), headers["content-digest"]);
+        let inputs = parse_signature_inputs(&headers).unwrap();
+        let base = signature_base(
+            &inputs[0],
+            &RequestParts {
+                method: "PUT",
+                authority: "org-b.example:8448",
+                path: "/_parley/federation/v1/send/txn1",
+                query: None,
+                headers: &headers,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            base,
+            "\"@method\": PUT\n\
+             \"@target-uri\": https://org-b.example:8448/_parley/federation/v1/send/txn1\n\
+             \"@authority\": org-b.example:8448\n\
+             \"content-digest\": sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:\n\
+             \"@signature-params\": (\"@method\" \"@target-uri\" \"@authority\" \"content-digest\");created=1764000000;expires=1764000120;nonce=\"3q2-7wAAAAAAAAAAAAAAAA\";keyid=\"org-a.example#ed25519:Abc123\";alg=\"ed25519\";tag=\"parley\""
+        );
+        assert_eq!(
+            STANDARD.encode(key.sign(base.as_bytes()).to_bytes()),
+            "pgPcr7M/uiQ/qq3S8US3AmD+CVUiMRZfnpTYfq+8ekBiOvF9hMeSP5w+dyknCLkD3O/m5v5the05jFpQFLocBA=="
+        );
+        let verified = verify_request(
+            &IncomingRequest {
+                method: &Method::PUT,
+                authority: "Org-B.example:8448",
+                path_and_query: "/_parley/federation/v1/send/txn1",
+                headers: &headers,
+                body,
+            },
+            &VerifyConfig::new(&[name("org-b.example"), name("org-b.example:8448")]),
+            &Keys::default().with("org-a.example", &key),
+            &ReplayGuard::new(10),
+            Some(&name("org-a.example")),
+            at(1_764_000_001),
+        )
+        .await
+        .unwrap();
+        assert_eq!(verified.origin, name("org-a.example"));
+    }
+
     /// RFC 9421 Appendix B.2.6: the signature base of the test request with ed25519, and the
     /// signature the RFC gives verifying under test-key-ed25519 (B.1.4).
     #[test]
