@@ -12,10 +12,11 @@
 //!   the caller, so it can never be shown to a local user.
 
 use std::{
+    collections::HashMap,
     error::Error as StdError,
     net::SocketAddr,
-    sync::Arc,
-    time::{Duration, SystemTime},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
 };
 
 use http::{HeaderValue, Method, header::CONTENT_TYPE};
@@ -116,6 +117,44 @@ pub enum ClientError {
     Transport,
 }
 
+/// How long a delegation (or its absence) is remembered.
+pub const WELL_KNOWN_CACHE_TIME: Duration = Duration::from_secs(60 * 60);
+/// How long a failure to fetch a delegation document is remembered.
+pub const WELL_KNOWN_FAILURE_CACHE_TIME: Duration = Duration::from_secs(5 * 60);
+/// The most delegations remembered.
+const WELL_KNOWN_CACHE_ENTRIES: usize = 10_000;
+
+/// Delegations by host, each with the time it may be used until.
+#[derive(Debug, Default)]
+struct WellKnownCache(Mutex<HashMap<Host, (Option<Delegation>, Instant)>>);
+
+impl WellKnownCache {
+    fn get(&self, host: &Host, now: Instant) -> Option<Option<Delegation>> {
+        let entries = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(host)
+            .filter(|(_, until)| now < *until)
+            .map(|(delegation, _)| delegation.clone())
+    }
+
+    fn put(&self, host: Host, delegation: Option<Delegation>, until: Instant, now: Instant) {
+        let mut entries = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= WELL_KNOWN_CACHE_ENTRIES && !entries.contains_key(&host) {
+            entries.retain(|_, (_, until)| now < *until);
+            if entries.len() >= WELL_KNOWN_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(host, (delegation, until));
+    }
+}
+
 /// A successful (2xx) answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FederationResponse {
@@ -180,6 +219,7 @@ pub struct FederationClient {
     pins: Arc<Pins>,
     max_response_bytes: usize,
     signature_lifetime: Duration,
+    well_known: Arc<WellKnownCache>,
     /// Tests serve `.well-known` on a port other than 443.
     well_known_port: Option<u16>,
 }
@@ -230,6 +270,7 @@ impl FederationClient {
             pins,
             max_response_bytes: config.max_response_bytes,
             signature_lifetime: config.signature_lifetime,
+            well_known: Arc::default(),
             well_known_port: None,
         })
     }
@@ -240,12 +281,31 @@ impl FederationClient {
     }
 
     /// Where `server` is served (see [`discovery`]). Never fails: a missing or invalid
-    /// delegation means `<server>:8448`.
+    /// delegation means `<server>:8448`. Delegations are remembered for
+    /// [`WELL_KNOWN_CACHE_TIME`], failures to fetch one for [`WELL_KNOWN_FAILURE_CACHE_TIME`].
     pub async fn resolve(&self, server: &ServerName) -> Resolution {
         match discovery::first_step(server, &self.pins) {
             Step::Resolved(resolution) => resolution,
             Step::FetchWellKnown { host } => {
-                let delegation = self.fetch_well_known(&host).await.ok();
+                let delegation = match self.well_known.get(&host, Instant::now()) {
+                    Some(delegation) => delegation,
+                    None => {
+                        let fetched = self.fetch_well_known(&host).await;
+                        // A document that is absent or invalid is an answer ("no delegation");
+                        // a transport failure may be passing.
+                        let remember = match &fetched {
+                            Ok(_) | Err(ClientError::Status(_) | ClientError::InvalidResponse) => {
+                                WELL_KNOWN_CACHE_TIME
+                            }
+                            Err(_) => WELL_KNOWN_FAILURE_CACHE_TIME,
+                        };
+                        let delegation = fetched.ok();
+                        let now = Instant::now();
+                        self.well_known
+                            .put(host, delegation.clone(), now + remember, now);
+                        delegation
+                    }
+                };
                 after_well_known(server, delegation, &self.pins)
             }
         }
@@ -820,11 +880,11 @@ mod tests {
         assert_eq!(well_known.path, WELL_KNOWN_PATH);
         assert!(well_known.headers.get("signature").is_none());
 
+        // The delegation is remembered: the next request goes straight to the delegated host.
         client
             .send(&name("localhost"), Method::PUT, "/y", Some(b"{}".to_vec()))
             .await
             .unwrap();
-        let _ = received.recv().await.unwrap();
         let request = received.recv().await.unwrap();
         assert_eq!(request.path, "/y");
         let authority = format!("fed.test:{}", address.port());

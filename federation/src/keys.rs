@@ -380,6 +380,15 @@ pub trait KeyFetcher: Send + Sync {
     ) -> impl Future<Output = Result<Vec<u8>, FetchFailed>> + Send;
 }
 
+impl<T: KeyFetcher> KeyFetcher for Arc<T> {
+    fn fetch(
+        &self,
+        server: &ServerName,
+    ) -> impl Future<Output = Result<Vec<u8>, FetchFailed>> + Send {
+        T::fetch(self, server)
+    }
+}
+
 /// Limits of a [`KeyCache`].
 #[derive(Debug, Clone)]
 pub struct KeyCacheConfig {
@@ -410,6 +419,9 @@ struct Entry {
     keys: HashMap<String, PeerKey>,
     cached_until: Option<SystemTime>,
     last_fetch: Option<SystemTime>,
+    /// Held while this server's document is fetched: lookups that arrive meanwhile wait for
+    /// that fetch instead of being refused by the rate limit or starting another.
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// An in-memory cache of other servers' keys, one per homeserver instance.
@@ -449,25 +461,37 @@ impl<F: KeyFetcher> KeyCache<F> {
         signed_at: SystemTime,
         now: SystemTime,
     ) -> Result<VerifyingKey, KeyLookupError> {
-        {
+        let fetch_lock = {
             let mut entries = self.lock();
-            if let Some(entry) = entries.get(server) {
-                if let Some(found) = cached(entry, key_id, signed_at, now) {
-                    return found;
-                }
-                if entry
-                    .last_fetch
-                    .is_some_and(|last| now < last + self.config.refetch_interval)
-                {
-                    return Err(KeyLookupError::RefetchLimited);
-                }
+            if let Some(found) = entries
+                .get(server)
+                .and_then(|entry| cached(entry, key_id, signed_at, now))
+            {
+                return found;
             }
             self.make_room(&mut entries, server, now);
-            entries.entry(server.clone()).or_default().last_fetch = Some(now);
-        }
+            Arc::clone(&entries.entry(server.clone()).or_default().fetching)
+        };
 
+        let _fetching = fetch_lock.lock().await;
+        {
+            let mut entries = self.lock();
+            let entry = entries.entry(server.clone()).or_default();
+            // Another lookup may have fetched the document while this one waited.
+            if let Some(found) = cached(entry, key_id, signed_at, now) {
+                return found;
+            }
+            if entry
+                .last_fetch
+                .is_some_and(|last| now < last + self.config.refetch_interval)
+            {
+                return Err(KeyLookupError::RefetchLimited);
+            }
+        }
         let _slot = FetchSlot::take(&self.fetching, self.config.max_concurrent_fetches)
             .ok_or(KeyLookupError::Busy)?;
+        self.lock().entry(server.clone()).or_default().last_fetch = Some(now);
+
         let body = self
             .fetcher
             .fetch(server)
@@ -782,6 +806,63 @@ mod tests {
             Err(KeyLookupError::KeyExpired)
         );
         assert_eq!(fetcher.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[derive(Clone)]
+    struct Slow(Fake);
+
+    impl KeyFetcher for Slow {
+        async fn fetch(&self, server: &ServerName) -> Result<Vec<u8>, FetchFailed> {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.0.fetch(server).await
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_lookups_share_one_fetch() {
+        let server = name("org-a.example");
+        let key = ServerSigningKey::generate();
+        let fetcher = fake(document("org-a.example", &key, &[], NOW + 3600));
+        let cache = KeyCache::new(Slow(fetcher.clone()), KeyCacheConfig::default());
+        let id = key.key_id();
+        let (a, b, c) = tokio::join!(
+            cache.key(&server, &id, at(NOW), at(NOW)),
+            cache.key(&server, &id, at(NOW), at(NOW)),
+            cache.key(&server, "ed25519:other", at(NOW), at(NOW)),
+        );
+        assert_eq!(a.unwrap(), key.verifying_key());
+        assert_eq!(b.unwrap(), key.verifying_key());
+        assert_eq!(c, Err(KeyLookupError::RefetchLimited));
+        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn fetches_are_limited_over_all_servers() {
+        let key = ServerSigningKey::generate();
+        let fetcher = fake(document("org-a.example", &key, &[], NOW + 3600));
+        let cache = KeyCache::new(
+            Slow(fetcher.clone()),
+            KeyCacheConfig {
+                max_concurrent_fetches: 1,
+                ..KeyCacheConfig::default()
+            },
+        );
+        let id = key.key_id();
+        let (org_a, org_b) = (name("org-a.example"), name("org-b.example"));
+        let (a, b) = tokio::join!(
+            cache.key(&org_a, &id, at(NOW), at(NOW)),
+            cache.key(&org_b, &id, at(NOW), at(NOW)),
+        );
+        assert_eq!(a.unwrap(), key.verifying_key());
+        assert_eq!(b, Err(KeyLookupError::Busy));
+        // Refused for being busy does not count as a fetch: org-b can be fetched right after.
+        assert_eq!(
+            cache
+                .key(&name("org-b.example"), &id, at(NOW), at(NOW))
+                .await,
+            Err(KeyLookupError::Document(KeyDocumentError::WrongServer))
+        );
+        assert_eq!(fetcher.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
