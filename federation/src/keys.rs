@@ -483,7 +483,7 @@ impl<F: KeyFetcher> KeyCache<F> {
             }
             if entry
                 .last_fetch
-                .is_some_and(|last| now < last + self.config.refetch_interval)
+                .is_some_and(|last| before(now, last, self.config.refetch_interval))
             {
                 return Err(KeyLookupError::RefetchLimited);
             }
@@ -502,7 +502,12 @@ impl<F: KeyFetcher> KeyCache<F> {
         let mut entries = self.lock();
         let entry = entries.entry(server.clone()).or_default();
         entry.keys = verified.keys;
-        entry.cached_until = Some(verified.valid_until.min(now + self.config.max_age));
+        entry.cached_until = Some(
+            now.checked_add(self.config.max_age)
+                .map_or(verified.valid_until, |limit| {
+                    verified.valid_until.min(limit)
+                }),
+        );
         cached(entry, key_id, signed_at, now).unwrap_or(Err(KeyLookupError::UnknownKey))
     }
 
@@ -531,7 +536,9 @@ impl<F: KeyFetcher> KeyCache<F> {
         let interval = self.config.refetch_interval;
         entries.retain(|_, entry| {
             entry.cached_until.is_some_and(|until| now < until)
-                || entry.last_fetch.is_some_and(|last| now < last + interval)
+                || entry
+                    .last_fetch
+                    .is_some_and(|last| before(now, last, interval))
         });
         if entries.len() >= self.config.max_servers {
             let first = entries
@@ -543,6 +550,11 @@ impl<F: KeyFetcher> KeyCache<F> {
             }
         }
     }
+}
+
+/// Whether `now` is before `start + length` (a length too large to add never ends).
+fn before(now: SystemTime, start: SystemTime, length: Duration) -> bool {
+    start.checked_add(length).is_none_or(|end| now < end)
 }
 
 /// The cached answer for `key_id`, or `None` to refetch.
