@@ -551,14 +551,16 @@ mod tests {
         body: Vec<u8>,
     }
 
-    type Responder = fn(&str) -> (u16, Vec<(&'static str, String)>, Vec<u8>);
+    type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
+    type Responder = Arc<dyn Fn(&str) -> Answer + Send + Sync>;
 
     /// A TLS server on 127.0.0.1 with a certificate for `names`, answering with `respond`.
     async fn serve(
         ca: &Ca,
         names: &[&str],
-        respond: Responder,
+        respond: impl Fn(&str) -> Answer + Send + Sync + 'static,
     ) -> (SocketAddr, mpsc::UnboundedReceiver<Received>) {
+        let respond: Responder = Arc::new(respond);
         let (cert, key) = ca.leaf(names);
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -576,6 +578,7 @@ mod tests {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 let sender = sender.clone();
+                let respond = Arc::clone(&respond);
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(tcp).await else {
                         return;
@@ -644,7 +647,7 @@ mod tests {
         (address, receiver)
     }
 
-    fn ok(_path: &str) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    fn ok(_path: &str) -> Answer {
         (200, vec![], br#"{"ok":true}"#.to_vec())
     }
 
@@ -854,7 +857,7 @@ mod tests {
         );
     }
 
-    fn delegating(path: &str) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    fn delegating(path: &str) -> Answer {
         if path == WELL_KNOWN_PATH {
             (200, vec![], br#"{"server": "fed.test:1234"}"#.to_vec())
         } else {
@@ -903,7 +906,7 @@ mod tests {
         );
     }
 
-    fn failing(path: &str) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    fn failing(path: &str) -> Answer {
         match path {
             "/big" => (200, vec![], vec![b'x'; 2000]),
             "/redirect" => (
@@ -952,6 +955,71 @@ mod tests {
                 .send(&destination, Method::GET, "no-slash", None)
                 .await,
             Err(ClientError::InvalidRequest)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_key_cache_fetches_documents_through_the_client() {
+        use crate::keys::{
+            KeyCache, KeyCacheConfig, KeyLookupError, RetiredKey, sign_key_document,
+        };
+
+        let ca = Ca::new();
+        let org_b = ServerSigningKey::generate();
+        let old = ServerSigningKey::generate();
+        let retired = vec![RetiredKey::retire(&old, SystemTime::now())];
+        let document = serde_json::to_vec(
+            &sign_key_document(
+                &name("org-b.test"),
+                &org_b,
+                &retired,
+                SystemTime::now() + Duration::from_secs(3600),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let (address, mut received) = serve(&ca, &["org-b.test"], move |path| {
+            if path == KEY_DOCUMENT_PATH {
+                (200, vec![], document.clone())
+            } else {
+                (404, vec![], vec![])
+            }
+        })
+        .await;
+        let mut pins = Pins::new();
+        pins.insert(&name("org-b.test"), vec![address]).unwrap();
+        let client = Arc::new(client(AddressPolicy::default(), pins, vec![ca.pem()]));
+        let cache = KeyCache::new(Arc::clone(&client), KeyCacheConfig::default());
+
+        let now = SystemTime::now();
+        let key = cache
+            .key(&name("org-b.test"), &org_b.key_id(), now, now)
+            .await
+            .unwrap();
+        assert_eq!(key, org_b.verifying_key());
+        let request = received.recv().await.unwrap();
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.path, KEY_DOCUMENT_PATH);
+        // The retired key verifies only what was signed before it was retired.
+        let earlier = now - Duration::from_secs(60);
+        assert_eq!(
+            cache
+                .key(&name("org-b.test"), &old.key_id(), earlier, now)
+                .await,
+            Ok(old.verifying_key())
+        );
+        assert_eq!(
+            cache
+                .key(&name("org-b.test"), &old.key_id(), now, now)
+                .await,
+            Err(KeyLookupError::KeyExpired)
+        );
+        // A server whose document cannot be had (here: a refused address).
+        assert_eq!(
+            cache
+                .key(&name("127.0.0.1:1"), &org_b.key_id(), now, now)
+                .await,
+            Err(KeyLookupError::Fetch)
         );
     }
 }

@@ -1546,6 +1546,44 @@ mod tests {
         assert_eq!(verified.origin, name("org-a.example"));
     }
 
+    /// Garbage in any signature field is refused without a panic.
+    #[tokio::test]
+    async fn random_header_values_never_panic() {
+        use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+        let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789@#:;=,()\"*?-_. /+";
+        let mut rng = StdRng::seed_from_u64(9421);
+        let fixture = Fixture::new();
+        for round in 0..3000 {
+            let length = rng.gen_range(0..80);
+            let text: String = (0..length)
+                .map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())]))
+                .collect();
+            let Ok(value) = HeaderValue::from_str(&text) else {
+                continue;
+            };
+            let mut headers = fixture.headers.clone();
+            let field = [SIGNATURE_INPUT, SIGNATURE, CONTENT_DIGEST][round % 3].clone();
+            headers.insert(field.clone(), value);
+            let request = IncomingRequest {
+                method: &fixture.method,
+                authority: &fixture.authority,
+                path_and_query: &fixture.path,
+                headers: &headers,
+                body: &fixture.body,
+            };
+            let result = verify_request(
+                &request,
+                &fixture.config,
+                &fixture.keys,
+                &ReplayGuard::new(10),
+                None,
+                at(NOW + 1),
+            )
+            .await;
+            assert!(result.is_err(), "{field}: {text}");
+        }
+    }
+
     /// RFC 9421 Appendix B.2.6: the signature base of the test request with ed25519, and the
     /// signature the RFC gives verifying under test-key-ed25519 (B.1.4).
     #[test]
