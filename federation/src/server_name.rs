@@ -31,7 +31,8 @@ pub enum ServerNameError {
     Port,
 }
 
-/// The host part of a server name.
+/// The host part of a server name. Build it with [`Host::parse`]: a `Dns` value made by hand is
+/// not checked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
     /// A DNS name, lower case, without a trailing dot.
@@ -133,8 +134,8 @@ impl ServerName {
         Ok(Self::from_parts(host, port))
     }
 
-    /// A server name from a host and an optional port.
-    pub fn from_parts(host: Host, port: Option<u16>) -> Self {
+    /// A server name from a parsed host and an optional port.
+    fn from_parts(host: Host, port: Option<u16>) -> Self {
         let normal = match port {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
