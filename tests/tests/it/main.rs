@@ -14,6 +14,7 @@ mod openapi;
 mod rate_limit;
 mod realtime;
 mod rooms;
+mod sends;
 mod shutdown;
 mod signing_key;
 mod web;
