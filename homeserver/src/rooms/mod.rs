@@ -493,32 +493,35 @@ impl Rooms {
             .collect())
     }
 
-    /// The event at `stream_pos` and who receives it live: the room's members, and the subject
-    /// of a membership event (so a removed member learns of it).
-    pub async fn event_and_recipients(
+    /// The events at `stream_positions` (in stream order) and who receives each live: the
+    /// room's members, and the subject of a membership event (so a removed member learns of
+    /// it). One query for a whole burst of announced events.
+    pub async fn events_and_recipients(
         &self,
-        stream_pos: i64,
-    ) -> Result<Option<(Event, Vec<String>)>, RoomError> {
-        let row = sqlx::query!(
-            r#"select e.event_id, e.room_id, e.seq, e.sender, e.device_id, e.origin_server_ts,
-                      e.type, e.content as "content: Value",
+        stream_positions: &[i64],
+    ) -> Result<Vec<(i64, Event, Vec<String>)>, RoomError> {
+        let rows = sqlx::query!(
+            r#"select e.stream_pos, e.event_id, e.room_id, e.seq, e.sender, e.device_id,
+                      e.origin_server_ts, e.type, e.content as "content: Value",
                       array(select user_id from room_member m
                             where m.room_id = e.room_id and m.membership = 'join') as "members!"
-               from event e where e.stream_pos = $1"#,
-            stream_pos
+               from event e where e.stream_pos = any($1)
+               order by e.stream_pos"#,
+            stream_positions
         )
-        .fetch_optional(&self.db)
+        .fetch_all(&self.db)
         .await?;
-        Ok(row.map(|r| {
-            let mut recipients = r.members;
-            if r.r#type == event_type::MEMBER
-                && let Some(subject) = r.content.get("user_id").and_then(Value::as_str)
-                && !recipients.iter().any(|m| m == subject)
-            {
-                recipients.push(subject.to_owned());
-            }
-            (
-                Event {
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let mut recipients = r.members;
+                if r.r#type == event_type::MEMBER
+                    && let Some(subject) = r.content.get("user_id").and_then(Value::as_str)
+                    && !recipients.iter().any(|m| m == subject)
+                {
+                    recipients.push(subject.to_owned());
+                }
+                let event = Event {
                     event_id: r.event_id,
                     room_id: r.room_id,
                     seq: r.seq,
@@ -527,10 +530,10 @@ impl Rooms {
                     origin_server_ts: millis(r.origin_server_ts),
                     event_type: r.r#type,
                     content: r.content,
-                },
-                recipients,
-            )
-        }))
+                };
+                (r.stream_pos, event, recipients)
+            })
+            .collect())
     }
 
     /// Everyone who shares a room with `user_id` (for presence).
