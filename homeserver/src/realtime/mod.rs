@@ -207,15 +207,28 @@ impl Hub {
                     _ = sweep.tick() => hub.expire_typing(&rooms).await,
                     notification = listener.try_recv() => match notification {
                         Ok(Some(first)) => {
-                            // Take what else has arrived, so a burst of events (a batch of
-                            // sends) is read with one query.
+                            // Take what else has already arrived, without waiting, so a burst
+                            // of events (a batch of sends) is read with one query. A zero
+                            // timeout polls once: `try_recv` returns at once when a message
+                            // is buffered, and is cancel-safe otherwise (as in the select).
                             let mut burst = vec![first];
-                            while burst.len() < MAX_BURST
-                                && let Some(more) = listener.next_buffered()
-                            {
-                                burst.push(more);
+                            let mut lost = false;
+                            while burst.len() < MAX_BURST {
+                                match tokio::time::timeout(Duration::ZERO, listener.try_recv()).await {
+                                    Ok(Ok(Some(more))) => burst.push(more),
+                                    Ok(Ok(None) | Err(_)) => {
+                                        lost = true;
+                                        break;
+                                    }
+                                    // Nothing more has arrived.
+                                    Err(_) => break,
+                                }
                             }
                             hub.on_notifications(&rooms, &burst).await;
+                            if lost {
+                                tracing::warn!("realtime: LISTEN connection lost; clients will resume");
+                                hub.close_all(CloseReason::Resync);
+                            }
                         }
                         // The connection dropped (and will reconnect): anything announced
                         // meanwhile is lost to us, so clients must resume.
