@@ -1,12 +1,12 @@
 //! Signed-in users for tests: sign up through the API, open the mailed link, sign in.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{mail::latest_mail_to, server::TestServer, wait_until};
+use crate::{mail::mails_to, server::TestServer, wait_until};
 
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -25,9 +25,19 @@ pub struct TestUser {
 impl TestUser {
     /// Signs up `username` on `server`, verifies the address from the mailbox, signs in.
     pub async fn register(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        let mailbox = server.state.config.data_dir.join("mailbox");
+        Self::register_at(&server.base_url, &mailbox, username).await
+    }
+
+    /// Signs up `username` on the server at `base` (in this process or not) whose mailbox
+    /// folder is `mailbox`, verifies the address, signs in.
+    pub async fn register_at(base: &Url, mailbox: &Path, username: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::new();
         let email = format!("{username}@example.org");
-        let url = |path: &str| server.url(&format!("/api/v1{path}"));
+        let url = |path: &str| {
+            base.join(&format!("api/v1{path}"))
+                .unwrap_or_else(|_| base.clone())
+        };
         let response = http
             .post(url("/account/register"))
             .json(&json!({"username": username, "email": email, "full_name": username, "password": PASSWORD}))
@@ -39,8 +49,8 @@ impl TestUser {
             response.status()
         );
         let mail = wait_until("the verification mail", Duration::from_secs(15), || async {
-            latest_mail_to(server, &email)
-                .await
+            mails_to(mailbox, &email)
+                .pop()
                 .filter(|m| m.contains("/verify-email?token="))
         })
         .await?;
@@ -60,14 +70,19 @@ impl TestUser {
             "verify: {}",
             response.status()
         );
-        Self::login(server, username).await
+        Self::login_at(base, username).await
     }
 
     /// Signs in an existing (verified) `username` on `server`.
     pub async fn login(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        Self::login_at(&server.base_url, username).await
+    }
+
+    /// Signs in an existing (verified) `username` on the server at `base`.
+    pub async fn login_at(base: &Url, username: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::new();
         let response = http
-            .post(server.url("/api/v1/auth/login"))
+            .post(base.join("api/v1/auth/login")?)
             .json(&json!({"identifier": username, "password": PASSWORD}))
             .send()
             .await?;
@@ -81,7 +96,7 @@ impl TestUser {
             user_id: body["user_id"].as_str().unwrap_or_default().to_owned(),
             access_token: body["access_token"].as_str().unwrap_or_default().to_owned(),
             http,
-            base: server.base_url.clone(),
+            base: base.clone(),
         })
     }
 
