@@ -216,6 +216,9 @@ fn default_presence_grace_secs() -> u64 {
 fn default_typing_timeout_secs() -> u64 {
     30
 }
+fn default_send_batch_max() -> usize {
+    256
+}
 fn default_rate_per_minute() -> u32 {
     10
 }
@@ -247,6 +250,10 @@ pub struct ClientConfig {
     /// between is not reported).
     #[serde(default = "default_presence_grace_secs")]
     pub presence_grace_secs: u64,
+    /// The most client sends committed in one transaction (group commit under load; a lone
+    /// send is committed at once). 1 commits every send on its own.
+    #[serde(default = "default_send_batch_max")]
+    pub send_batch_max: usize,
 }
 
 /// `[federation]`: the HTTPS listener for other homeservers.
@@ -501,6 +508,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "client.presence_grace_secs",
                 reason: "must be at most 300".into(),
+            });
+        }
+        if !(1..=1000).contains(&self.client.send_batch_max) {
+            return Err(ConfigError::Invalid {
+                key: "client.send_batch_max",
+                reason: "must be between 1 and 1000".into(),
             });
         }
         for origin in &self.client.allowed_origins {
@@ -788,6 +801,22 @@ mod tests {
         );
         assert!(error(&federation, &[]).contains("`federation.tls_cert`"));
         assert!(error(&toml, &[("PARLEY_LOG__FILTER", "info,[")]).contains("`log.filter`"));
+        for bad in ["0", "1001"] {
+            assert!(
+                error(&toml, &[("PARLEY_CLIENT__SEND_BATCH_MAX", bad)])
+                    .contains("`client.send_batch_max`")
+            );
+        }
+    }
+
+    #[test]
+    fn the_send_batch_size_defaults_and_overrides() {
+        let f = Fixture::new();
+        let config = Config::from_sources(&f.toml(), &[]).unwrap();
+        assert_eq!(config.client.send_batch_max, 256);
+        let env = [("PARLEY_CLIENT__SEND_BATCH_MAX".to_owned(), "1".to_owned())];
+        let config = Config::from_sources(&f.toml(), &env).unwrap();
+        assert_eq!(config.client.send_batch_max, 1);
     }
 
     #[test]

@@ -80,7 +80,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let state = AppState {
         accounts,
         e2ee: crate::e2ee::E2ee::new(pool.clone(), &config.server_name),
-        rooms: crate::rooms::Rooms::new(pool.clone(), &config.server_name),
+        rooms: crate::rooms::Rooms::new(
+            pool.clone(),
+            &config.server_name,
+            config.client.send_batch_max,
+        ),
         realtime: crate::realtime::Hub::new(std::time::Duration::from_secs(
             config.client.typing_timeout_secs,
         )),

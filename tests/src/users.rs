@@ -1,12 +1,12 @@
 //! Signed-in users for tests: sign up through the API, open the mailed link, sign in.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{mail::latest_mail_to, server::TestServer, wait_until};
+use crate::{mail::mails_to, server::TestServer, wait_until};
 
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -27,9 +27,19 @@ pub struct TestUser {
 impl TestUser {
     /// Signs up `username` on `server`, verifies the address from the mailbox, signs in.
     pub async fn register(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        let mailbox = server.state.config.data_dir.join("mailbox");
+        Self::register_at(&server.base_url, &mailbox, username).await
+    }
+
+    /// Signs up `username` on the server at `base` (in this process or not) whose mailbox
+    /// folder is `mailbox`, verifies the address, signs in.
+    pub async fn register_at(base: &Url, mailbox: &Path, username: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::new();
         let email = format!("{username}@example.org");
-        let url = |path: &str| server.url(&format!("/api/v1{path}"));
+        let url = |path: &str| {
+            base.join(&format!("api/v1{path}"))
+                .unwrap_or_else(|_| base.clone())
+        };
         let response = http
             .post(url("/account/register"))
             .json(&json!({"username": username, "email": email, "full_name": username, "password": PASSWORD}))
@@ -41,8 +51,8 @@ impl TestUser {
             response.status()
         );
         let mail = wait_until("the verification mail", Duration::from_secs(15), || async {
-            latest_mail_to(server, &email)
-                .await
+            mails_to(mailbox, &email)
+                .pop()
                 .filter(|m| m.contains("/verify-email?token="))
         })
         .await?;
@@ -62,7 +72,7 @@ impl TestUser {
             "verify: {}",
             response.status()
         );
-        Self::login(server, username).await
+        Self::login_at(base, username, PASSWORD).await
     }
 
     /// Signs in an existing (verified) `username` on `server`.

@@ -138,41 +138,48 @@ pub async fn record_membership(
     user_id: &str,
     joined: bool,
 ) -> Result<(), sqlx::Error> {
-    let pos = next_position(tx).await?;
-    if joined {
-        sqlx::query!(
-            "insert into device_list_change (stream_pos, user_id, recipient, kind)
-             select $1::bigint, $3, m.user_id, 'changed' from room_member m
-             where m.room_id = $2 and m.membership = 'join' and m.user_id <> $3
-             union all
-             select $1::bigint, m.user_id, $3, 'changed' from room_member m
-             where m.room_id = $2 and m.membership = 'join' and m.user_id <> $3",
-            pos,
+    let (others, kind) = if joined {
+        let members = sqlx::query_scalar!(
+            "select user_id from room_member
+             where room_id = $1 and membership = 'join' and user_id <> $2",
             room_id,
             user_id
         )
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
+        (members, "changed")
     } else {
-        sqlx::query!(
-            "with gone as (
-                 select m.user_id from room_member m
-                 where m.room_id = $2 and m.membership = 'join' and m.user_id <> $3
-                   and not exists (
-                       select 1 from room_member a join room_member b using (room_id)
-                       where a.user_id = $3 and b.user_id = m.user_id
-                         and a.membership = 'join' and b.membership = 'join'))
-             insert into device_list_change (stream_pos, user_id, recipient, kind)
-             select $1::bigint, $3::text, user_id, 'left' from gone
-             union all
-             select $1::bigint, user_id, $3::text, 'left' from gone",
-            pos,
+        let gone = sqlx::query_scalar!(
+            "select m.user_id from room_member m
+             where m.room_id = $1 and m.membership = 'join' and m.user_id <> $2
+               and not exists (
+                   select 1 from room_member a join room_member b using (room_id)
+                   where a.user_id = $2 and b.user_id = m.user_id
+                     and a.membership = 'join' and b.membership = 'join')",
             room_id,
             user_id
         )
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
+        (gone, "left")
+    };
+    // Nobody to tell: take no position, so positions stay gap-free.
+    if others.is_empty() {
+        return Ok(());
     }
+    let pos = next_position(tx).await?;
+    sqlx::query!(
+        "insert into device_list_change (stream_pos, user_id, recipient, kind)
+         select $1::bigint, $2::text, other, $4::text from unnest($3::text[]) as other
+         union all
+         select $1::bigint, other, $2::text, $4::text from unnest($3::text[]) as other",
+        pos,
+        user_id,
+        &others,
+        kind
+    )
+    .execute(&mut **tx)
+    .await?;
     announce(&mut **tx, &KeyNotice::DeviceLists(pos)).await
 }
 

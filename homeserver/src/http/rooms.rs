@@ -237,6 +237,7 @@ impl From<RoomError> for AppError {
                 retry_after: None,
             }),
             RoomError::Database(e) => AppError::Database(e),
+            RoomError::Batch(e) => AppError::Internal(e),
         }
     }
 }

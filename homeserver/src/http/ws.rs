@@ -421,6 +421,10 @@ async fn handle(state: &AppState, user: &AuthUser, text: &str) -> Option<ServerF
                 tracing::error!(error = %e, "websocket frame failed");
                 (ErrorCode::Unknown, "Internal server error.".to_owned())
             }
+            RoomError::Batch(e) => {
+                tracing::error!(error = %e, "websocket send failed");
+                (ErrorCode::Unknown, "Internal server error.".to_owned())
+            }
         };
         Some(ServerFrame::Error {
             txn_id,

@@ -20,7 +20,10 @@ use std::{
 
 use parley_client_api::ws::ServerFrame;
 use serde::Deserialize;
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::{
+    PgPool,
+    postgres::{PgListener, PgNotification},
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +33,9 @@ use crate::{
 };
 
 pub mod presence;
+
+/// Notifications handled together, at most.
+const MAX_BURST: usize = 1024;
 
 /// Frames waiting for one connection, at most.
 pub const QUEUE_FRAMES: usize = 512;
@@ -238,7 +244,30 @@ impl Hub {
                     }
                     _ = sweep.tick() => hub.expire_typing(&rooms).await,
                     notification = listener.try_recv() => match notification {
-                        Ok(Some(n)) => hub.on_notification(&rooms, n.channel(), n.payload()).await,
+                        Ok(Some(first)) => {
+                            // Take what else has already arrived, without waiting, so a burst
+                            // of events (a batch of sends) is read with one query. A zero
+                            // timeout polls once: `try_recv` returns at once when a message
+                            // is buffered, and is cancel-safe otherwise (as in the select).
+                            let mut burst = vec![first];
+                            let mut lost = false;
+                            while burst.len() < MAX_BURST {
+                                match tokio::time::timeout(Duration::ZERO, listener.try_recv()).await {
+                                    Ok(Ok(Some(more))) => burst.push(more),
+                                    Ok(Ok(None) | Err(_)) => {
+                                        lost = true;
+                                        break;
+                                    }
+                                    // Nothing more has arrived.
+                                    Err(_) => break,
+                                }
+                            }
+                            hub.on_notifications(&rooms, &burst).await;
+                            if lost {
+                                tracing::warn!("realtime: LISTEN connection lost; clients will resume");
+                                hub.close_all(CloseReason::Resync);
+                            }
+                        }
                         // The connection dropped (and will reconnect): anything announced
                         // meanwhile is lost to us, so clients must resume.
                         Ok(None) => {
@@ -259,17 +288,38 @@ impl Hub {
         }))
     }
 
-    async fn on_notification(&self, rooms: &Rooms, channel: &str, payload: &str) {
-        if channel == EVENT_CHANNEL {
-            #[derive(Deserialize)]
-            struct Announced {
-                stream_pos: i64,
+    /// Handles notifications in the order they were committed: runs of events are read
+    /// together; an ephemeral notice is handled after the events announced before it.
+    async fn on_notifications(&self, rooms: &Rooms, burst: &[PgNotification]) {
+        #[derive(Deserialize)]
+        struct Announced {
+            stream_pos: i64,
+        }
+        let mut events = Vec::new();
+        for n in burst {
+            if n.channel() == EVENT_CHANNEL {
+                if let Ok(Announced { stream_pos }) = serde_json::from_str(n.payload()) {
+                    events.push(stream_pos);
+                }
+            } else if n.channel() == EPHEMERAL_CHANNEL {
+                self.on_events(rooms, &std::mem::take(&mut events)).await;
+                self.on_ephemeral(rooms, n.payload()).await;
+            } else if n.channel() == KEYS_CHANNEL {
+                // Device-list frames carry stream positions too: keep them in commit order.
+                self.on_events(rooms, &std::mem::take(&mut events)).await;
+                self.on_keys(rooms, n.payload()).await;
             }
-            let Ok(Announced { stream_pos }) = serde_json::from_str(payload) else {
-                return;
-            };
-            match rooms.event_and_recipients(stream_pos).await {
-                Ok(Some((event, recipients))) => {
+        }
+        self.on_events(rooms, &events).await;
+    }
+
+    async fn on_events(&self, rooms: &Rooms, stream_positions: &[i64]) {
+        if stream_positions.is_empty() {
+            return;
+        }
+        match rooms.events_and_recipients(stream_positions).await {
+            Ok(events) => {
+                for (stream_pos, event, recipients) in events {
                     let (room_id, sender) = (event.room_id.clone(), event.sender.clone());
                     let frame = ServerFrame::Event { stream_pos, event };
                     if let Some(outgoing) = serialise(&frame, Some(stream_pos)) {
@@ -278,67 +328,70 @@ impl Hub {
                     // A message ends its sender's typing notice.
                     self.stop_typing(&room_id, &sender, &recipients);
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, stream_pos, "realtime: cannot read announced event");
-                    self.close_all(CloseReason::Resync);
-                }
             }
-        } else if channel == KEYS_CHANNEL {
-            let Ok(notice) = serde_json::from_str::<KeyNotice>(payload) else {
-                return;
-            };
-            match notice {
-                KeyNotice::ToDevice(device) => self.poke(&device, Delivery::ToDeviceWaiting),
-                KeyNotice::KeyCounts(device) => self.poke(&device, Delivery::KeyCountsChanged),
-                KeyNotice::DeviceLists(stream_pos) => {
-                    match sync::device_lists_at(rooms.db(), stream_pos).await {
-                        Ok(by_recipient) => self.deliver_device_lists(stream_pos, by_recipient),
-                        Err(e) => {
-                            tracing::warn!(error = %e, stream_pos, "realtime: cannot read device lists");
-                            self.close_all(CloseReason::Resync);
-                        }
+            Err(e) => {
+                tracing::warn!(error = %e, ?stream_positions, "realtime: cannot read announced events");
+                self.close_all(CloseReason::Resync);
+            }
+        }
+    }
+
+    async fn on_keys(&self, rooms: &Rooms, payload: &str) {
+        let Ok(notice) = serde_json::from_str::<KeyNotice>(payload) else {
+            return;
+        };
+        match notice {
+            KeyNotice::ToDevice(device) => self.poke(&device, Delivery::ToDeviceWaiting),
+            KeyNotice::KeyCounts(device) => self.poke(&device, Delivery::KeyCountsChanged),
+            KeyNotice::DeviceLists(stream_pos) => {
+                match sync::device_lists_at(rooms.db(), stream_pos).await {
+                    Ok(by_recipient) => self.deliver_device_lists(stream_pos, by_recipient),
+                    Err(e) => {
+                        tracing::warn!(error = %e, stream_pos, "realtime: cannot read device lists");
+                        self.close_all(CloseReason::Resync);
                     }
                 }
             }
-        } else if channel == EPHEMERAL_CHANNEL {
-            #[derive(Deserialize)]
-            struct Ephemeral {
-                /// A room's notice goes to its members...
-                room_id: Option<String>,
-                /// ...a user's presence to everyone who shares a room with them.
-                presence_of: Option<String>,
-                except: Option<String>,
-                frame: ServerFrame,
+        }
+    }
+
+    async fn on_ephemeral(&self, rooms: &Rooms, payload: &str) {
+        #[derive(Deserialize)]
+        struct Ephemeral {
+            /// A room's notice goes to its members...
+            room_id: Option<String>,
+            /// ...a user's presence to everyone who shares a room with them.
+            presence_of: Option<String>,
+            except: Option<String>,
+            frame: ServerFrame,
+        }
+        let Ok(notice) = serde_json::from_str::<Ephemeral>(payload) else {
+            return;
+        };
+        if let ServerFrame::Typing {
+            room_id,
+            user_id,
+            typing,
+        } = &notice.frame
+            && let Ok(mut all) = self.inner.typing.lock()
+        {
+            let key = (room_id.clone(), user_id.clone());
+            if *typing {
+                all.insert(key, Instant::now() + self.inner.typing_ttl);
+            } else {
+                all.remove(&key);
             }
-            let Ok(notice) = serde_json::from_str::<Ephemeral>(payload) else {
-                return;
-            };
-            if let ServerFrame::Typing {
-                room_id,
-                user_id,
-                typing,
-            } = &notice.frame
-                && let Ok(mut all) = self.inner.typing.lock()
-            {
-                let key = (room_id.clone(), user_id.clone());
-                if *typing {
-                    all.insert(key, Instant::now() + self.inner.typing_ttl);
-                } else {
-                    all.remove(&key);
-                }
-            }
-            let recipients = match (&notice.room_id, &notice.presence_of) {
-                (Some(room_id), _) => rooms.member_ids(room_id).await,
-                (None, Some(user_id)) => rooms.co_members(user_id).await,
-                (None, None) => return,
-            };
-            let Ok(recipients) = recipients else {
-                return;
-            };
-            if let Some(outgoing) = serialise(&notice.frame, None) {
-                self.deliver(&recipients, notice.except.as_deref(), &outgoing);
-            }
+        }
+        let recipients = match (&notice.room_id, &notice.presence_of) {
+            (Some(room_id), _) => rooms.member_ids(room_id).await,
+            (None, Some(user_id)) => rooms.co_members(user_id).await,
+            (None, None) => return,
+        };
+        let Ok(recipients) = recipients else {
+            return;
+        };
+        if let Some(outgoing) = serialise(&notice.frame, None) {
+            self.deliver(&recipients, notice.except.as_deref(), &outgoing);
         }
     }
 

@@ -21,6 +21,8 @@ use time::OffsetDateTime;
 
 use crate::accounts::AuthUser;
 
+mod batch;
+
 /// Largest page of history.
 const MAX_PAGE: i64 = 200;
 
@@ -40,6 +42,10 @@ pub enum RoomError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A batched send failed (the database, for every send of the batch) or could not be
+    /// queued; the client retries with the same transaction id.
+    #[error("batched send: {0}")]
+    Batch(String),
 }
 
 impl RoomError {
@@ -71,6 +77,7 @@ impl RoomError {
 pub struct Rooms {
     db: PgPool,
     server_name: String,
+    sends: batch::Batcher,
 }
 
 /// An event about to be written.
@@ -98,9 +105,11 @@ impl<'a> NewEvent<'a> {
 }
 
 impl Rooms {
-    /// The service for `server_name`.
-    pub fn new(db: PgPool, server_name: &str) -> Self {
+    /// The service for `server_name`, committing client sends in batches of up to
+    /// `send_batch_max`. Starts its committer task, so call it inside a Tokio runtime.
+    pub fn new(db: PgPool, server_name: &str, send_batch_max: usize) -> Self {
         Self {
+            sends: batch::Batcher::start(db.clone(), send_batch_max),
             db,
             server_name: server_name.to_owned(),
         }
@@ -262,7 +271,24 @@ impl Rooms {
         if !content.is_object() {
             return Err(RoomError::invalid("Event content must be a JSON object."));
         }
-        if serde_json::to_vec(&content).map_or(usize::MAX, |v| v.len()) > MAX_CONTENT_BYTES {
+        // PostgreSQL refuses NUL in text and jsonb, and one refused value would fail every
+        // send batched with it: refuse it here, alone.
+        if txn_id.contains('\0') {
+            return Err(RoomError::invalid(
+                "A transaction id cannot contain NUL characters.",
+            ));
+        }
+        if room_id.contains('\0') {
+            return Err(RoomError::no_room());
+        }
+        if has_nul(&content) {
+            return Err(RoomError::invalid(
+                "Event content cannot contain NUL characters.",
+            ));
+        }
+        let content = serde_json::to_string(&content)
+            .map_err(|_| RoomError::invalid("Event content must be a JSON object."))?;
+        if content.len() > MAX_CONTENT_BYTES {
             return Err(RoomError::refused(
                 413,
                 ErrorCode::TooLarge,
@@ -272,61 +298,23 @@ impl Rooms {
                 ),
             ));
         }
-        if let Some(sent) = self.sent_before(user, txn_id).await? {
-            return Ok(sent);
-        }
-        let mut tx = self.db.begin().await?;
-        self.require_member(&mut tx, room_id, &user.user_id).await?;
-        let result = self
-            .append(
-                &mut tx,
-                NewEvent {
-                    room_id,
-                    sender: &user.user_id,
-                    device_id: Some(&user.device_id),
-                    txn_id: Some(txn_id),
-                    event_type,
-                    content,
-                },
-            )
-            .await;
-        match result {
-            Ok(event) => {
-                tx.commit().await?;
-                Ok(SendResponse {
-                    event_id: event.event_id,
-                    seq: event.seq,
-                })
-            }
-            // A concurrent retry of the same transaction committed first: the unique constraint
-            // kept the second copy out; answer with the first.
-            Err(RoomError::Database(sqlx::Error::Database(e)))
-                if e.constraint() == Some("event_sender_device_id_txn_id_key") =>
-            {
-                drop(tx);
-                self.sent_before(user, txn_id)
-                    .await?
-                    .ok_or_else(RoomError::no_room)
-            }
-            Err(e) => Err(e),
-        }
+        // Committed together with whatever other sends are waiting (see `batch`); a retry is
+        // answered there, under the stream lock, with the event stored the first time.
+        self.sends
+            .send(batch::NewSend {
+                room_id,
+                sender: &user.user_id,
+                device_id: &user.device_id,
+                txn_id,
+                event_type,
+                content,
+            })
+            .await
     }
 
-    async fn sent_before(
-        &self,
-        user: &AuthUser,
-        txn_id: &str,
-    ) -> Result<Option<SendResponse>, RoomError> {
-        let sent = sqlx::query_as!(
-            SendResponse,
-            "select event_id, seq from event where sender = $1 and device_id = $2 and txn_id = $3",
-            user.user_id,
-            user.device_id,
-            txn_id,
-        )
-        .fetch_optional(&self.db)
-        .await?;
-        Ok(sent)
+    /// Sends waiting for the committer (not yet in a batch being written).
+    pub fn queued_sends(&self) -> usize {
+        self.sends.queued()
     }
 
     /// Events before `before` (or the newest), oldest first.
@@ -534,32 +522,35 @@ impl Rooms {
             .collect())
     }
 
-    /// The event at `stream_pos` and who receives it live: the room's members, and the subject
-    /// of a membership event (so a removed member learns of it).
-    pub async fn event_and_recipients(
+    /// The events at `stream_positions` (in stream order) and who receives each live: the
+    /// room's members, and the subject of a membership event (so a removed member learns of
+    /// it). One query for a whole burst of announced events.
+    pub async fn events_and_recipients(
         &self,
-        stream_pos: i64,
-    ) -> Result<Option<(Event, Vec<String>)>, RoomError> {
-        let row = sqlx::query!(
-            r#"select e.event_id, e.room_id, e.seq, e.sender, e.device_id, e.origin_server_ts,
-                      e.type, e.content as "content: Value",
+        stream_positions: &[i64],
+    ) -> Result<Vec<(i64, Event, Vec<String>)>, RoomError> {
+        let rows = sqlx::query!(
+            r#"select e.stream_pos, e.event_id, e.room_id, e.seq, e.sender, e.device_id,
+                      e.origin_server_ts, e.type, e.content as "content: Value",
                       array(select user_id from room_member m
                             where m.room_id = e.room_id and m.membership = 'join') as "members!"
-               from event e where e.stream_pos = $1"#,
-            stream_pos
+               from event e where e.stream_pos = any($1)
+               order by e.stream_pos"#,
+            stream_positions
         )
-        .fetch_optional(&self.db)
+        .fetch_all(&self.db)
         .await?;
-        Ok(row.map(|r| {
-            let mut recipients = r.members;
-            if r.r#type == event_type::MEMBER
-                && let Some(subject) = r.content.get("user_id").and_then(Value::as_str)
-                && !recipients.iter().any(|m| m == subject)
-            {
-                recipients.push(subject.to_owned());
-            }
-            (
-                Event {
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let mut recipients = r.members;
+                if r.r#type == event_type::MEMBER
+                    && let Some(subject) = r.content.get("user_id").and_then(Value::as_str)
+                    && !recipients.iter().any(|m| m == subject)
+                {
+                    recipients.push(subject.to_owned());
+                }
+                let event = Event {
                     event_id: r.event_id,
                     room_id: r.room_id,
                     seq: r.seq,
@@ -568,10 +559,10 @@ impl Rooms {
                     origin_server_ts: millis(r.origin_server_ts),
                     event_type: r.r#type,
                     content: r.content,
-                },
-                recipients,
-            )
-        }))
+                };
+                (r.stream_pos, event, recipients)
+            })
+            .collect())
     }
 
     /// Everyone who shares a room with `user_id` (for presence).
@@ -1108,6 +1099,16 @@ fn check_client_event_type(event_type: &str) -> Result<(), RoomError> {
         ));
     }
     Ok(())
+}
+
+/// Whether any string or key in `value` holds a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 fn check_text(raw: &str, field: &str, min: usize, max: usize) -> Result<String, RoomError> {

@@ -15,6 +15,7 @@ mod openapi;
 mod rate_limit;
 mod realtime;
 mod rooms;
+mod sends;
 mod shutdown;
 mod signing_key;
 mod web;
