@@ -12,20 +12,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
-use crate::setup;
+use crate::{group, setup};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn group(owner: &TestUser, name: &str, members: &[&str]) -> String {
-    let (status, body) = owner
-        .post(
-            "/rooms",
-            json!({"kind": "group", "name": name, "members": members}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["room_id"].as_str().unwrap().to_owned()
-}
 
 async fn direct(user: &TestUser, with: &str) -> String {
     let (status, body) = user
@@ -96,12 +85,7 @@ async fn three_users_with_two_devices_each_talk_encrypted_and_the_server_keeps_o
     let marker = format!("MARKER-{}", uuid::Uuid::new_v4().simple());
 
     // A group of three: every device of every member decrypts, the sender's other one too.
-    let room = group(
-        &a1.user,
-        "Plans",
-        &[b1.user.user_id.as_str(), c1.user.user_id.as_str()],
-    )
-    .await;
+    let room = group(&a1.user, "Plans", &[&b1.user, &c1.user]).await;
     let text = format!("group hello {marker}");
     let id = a1.send_text(&room, &text).await.unwrap();
     for device in [&mut a2, &mut b1, &mut b2, &mut c1, &mut c2] {
@@ -310,7 +294,7 @@ async fn key_state_arrives_over_the_websocket() {
 
     // Leaving the only shared room: each is told the other left.
     let hal = TestUser::register(&server, "hal").await.unwrap();
-    let shared = group(&fay, "Two", &[hal.user_id.as_str()]).await;
+    let shared = group(&fay, "Two", &[&hal]).await;
     let (status, body) = hal
         .call(
             Method::DELETE,

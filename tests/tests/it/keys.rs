@@ -3,25 +3,12 @@
 //! the password, to-device messages with a server-set sender, devices.
 
 use parley_homeserver::e2ee::signable;
-use parley_tests::{
-    server::TestServer,
-    users::{PASSWORD, TestUser, seg},
-};
+use parley_tests::users::{PASSWORD, TestUser, seg};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vodozemac::{Ed25519SecretKey, olm::Account};
 
-use crate::setup;
-
-async fn server_with(name: &str, users: &[&str]) -> (TestServer, Vec<TestUser>, crate::Setup) {
-    let s = setup(name).await;
-    let server = TestServer::start(&s.config).await.unwrap();
-    let mut signed_in = Vec::new();
-    for user in users {
-        signed_in.push(TestUser::register(&server, user).await.unwrap());
-    }
-    (server, signed_in, s)
-}
+use crate::server_with;
 
 /// The device of a user's access token.
 async fn device_id(user: &TestUser) -> String {

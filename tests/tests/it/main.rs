@@ -23,6 +23,7 @@ mod web;
 use parley_tests::{
     pg::{PgCluster, TestDatabase},
     server::{TestConfig, WebFixture},
+    users::TestUser,
 };
 
 /// The `parley` command line built for these tests.
@@ -51,4 +52,50 @@ pub async fn setup(server_name: &str) -> Setup {
         dir,
         config,
     }
+}
+
+/// A server with these users signed up and signed in.
+pub async fn server_with(
+    name: &str,
+    users: &[&str],
+) -> (parley_tests::server::TestServer, Vec<TestUser>, Setup) {
+    let s = setup(name).await;
+    let server = parley_tests::server::TestServer::start(&s.config)
+        .await
+        .unwrap();
+    let mut signed_in = Vec::new();
+    for user in users {
+        signed_in.push(TestUser::register(&server, user).await.unwrap());
+    }
+    (server, signed_in, s)
+}
+
+/// A new group of `owner` with `members`; its room id.
+pub async fn group(owner: &TestUser, name: &str, members: &[&TestUser]) -> String {
+    let ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
+    let (status, body) = owner
+        .post(
+            "/rooms",
+            serde_json::json!({"kind": "group", "name": name, "members": ids}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    body["room_id"].as_str().unwrap().to_owned()
+}
+
+/// Sends a plain `parley.message` (the server does not look inside content).
+pub async fn send(
+    user: &TestUser,
+    room: &str,
+    txn: &str,
+    text: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    user.put(
+        &format!(
+            "/rooms/{}/send/parley.message/{txn}",
+            parley_tests::users::seg(room)
+        ),
+        serde_json::json!({"body": text}),
+    )
+    .await
 }

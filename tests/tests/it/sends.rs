@@ -10,40 +10,10 @@ use parley_tests::{
     wait_until,
 };
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Connection as _, PgConnection};
 
-use crate::setup;
-
-async fn server_with(name: &str, users: &[&str]) -> (TestServer, Vec<TestUser>, crate::Setup) {
-    let s = setup(name).await;
-    let server = TestServer::start(&s.config).await.unwrap();
-    let mut signed_in = Vec::new();
-    for user in users {
-        signed_in.push(TestUser::register(&server, user).await.unwrap());
-    }
-    (server, signed_in, s)
-}
-
-async fn group(owner: &TestUser, name: &str, members: &[&TestUser]) -> String {
-    let ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
-    let (status, body) = owner
-        .post(
-            "/rooms",
-            json!({"kind": "group", "name": name, "members": ids}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["room_id"].as_str().unwrap().to_owned()
-}
-
-async fn send(user: &TestUser, room: &str, txn: &str, text: &str) -> (StatusCode, Value) {
-    user.put(
-        &format!("/rooms/{}/send/parley.message/{txn}", seg(room)),
-        json!({"body": text}),
-    )
-    .await
-}
+use crate::{group, send, server_with};
 
 /// Seqs of every room are 1..=last_seq and stream positions 1..=last, without gaps or
 /// duplicates.
