@@ -152,6 +152,11 @@ export function sendEvent(
   })
 }
 
+/** `GET /rooms/{room_id}`: the room as the server has it now (its current members). */
+export function getRoom(session: AuthSession, roomId: string) {
+  return session.request(`/rooms/${enc(roomId)}`, { schema: roomSummarySchema })
+}
+
 export function markRead(session: AuthSession, roomId: string, seq: number) {
   const body: ApiSchemas['ReadMarkerRequest'] = { seq }
   return session.request(`/rooms/${enc(roomId)}/read`, {

@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query'
-import { ArrowLeft, Send, Settings2 } from 'lucide-react'
+import { ArrowLeft, LockKeyhole, LockKeyholeOpen, Send, Settings2 } from 'lucide-react'
 import {
   useEffect,
   useLayoutEffect,
@@ -28,7 +28,8 @@ import {
 import { GroupPanel } from '@/features/chat/components/group-panel'
 import { MessageTicks } from '@/features/chat/components/message-ticks'
 import { systemText } from '@/features/chat/model/event-text'
-import { decodeMessage, MESSAGE_EVENT_TYPE } from '@/features/chat/model/message-content'
+import type { MessageView } from '@/features/chat/model/decryption-store'
+import { isMessageEvent } from '@/features/chat/model/message-content'
 import { localpart, roomName } from '@/features/chat/model/names'
 import { applyOwnRead } from '@/features/chat/model/room-cache'
 import type { OutgoingMessage } from '@/features/chat/model/outbox'
@@ -221,12 +222,17 @@ type Row =
       key: string
       sender: string
       items: (
-        | { kind: 'event'; event: RoomEvent; text: string }
+        | { kind: 'event'; event: RoomEvent; view: MessageView }
         | { kind: 'outgoing'; message: OutgoingMessage }
       )[]
     }
 
-function buildRows(events: readonly RoomEvent[], pending: readonly OutgoingMessage[], me: string) {
+function buildRows(
+  events: readonly RoomEvent[],
+  pending: readonly OutgoingMessage[],
+  me: string,
+  viewOf: (event: RoomEvent) => MessageView,
+) {
   const rows: Row[] = []
   const roles = new Map<string, string>()
   const lastGroup = (sender: string) => {
@@ -234,16 +240,16 @@ function buildRows(events: readonly RoomEvent[], pending: readonly OutgoingMessa
     return last?.kind === 'group' && last.sender === sender ? last : undefined
   }
   for (const event of events) {
-    if (event.type === MESSAGE_EVENT_TYPE) {
-      const text = decodeMessage(event.content) ?? '(message that cannot be shown)'
+    if (isMessageEvent(event)) {
+      const view = viewOf(event)
       const group = lastGroup(event.sender)
-      if (group) group.items.push({ kind: 'event', event, text })
+      if (group) group.items.push({ kind: 'event', event, view })
       else
         rows.push({
           kind: 'group',
           key: event.event_id,
           sender: event.sender,
-          items: [{ kind: 'event', event, text }],
+          items: [{ kind: 'event', event, view }],
         })
     } else {
       const text = systemText(event, roles)
@@ -289,7 +295,23 @@ function MessageList({
   const [loadingOlder, setLoadingOlder] = useState(false)
   const anchorRef = useRef<{ height: number; top: number } | null>(null)
   const stickRef = useRef(true)
-  const rows = useMemo(() => buildRows(events, pending, me), [events, pending, me])
+  const decryption = realtime?.decryption
+  const decryptionVersion = useSyncExternalStore(
+    decryption?.subscribe ?? subscribeNothing,
+    decryption?.getVersion ?? (() => 0),
+  )
+  useEffect(() => {
+    decryption?.request(events)
+  }, [decryption, events])
+  const rows = useMemo(
+    () =>
+      buildRows(events, pending, me, (event) =>
+        decryption ? decryption.view(event) : { kind: 'decrypting' },
+      ),
+    // decryptionVersion: the results changed
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [events, pending, me, decryption, decryptionVersion],
+  )
 
   const older = async () => {
     const el = scrollRef.current
@@ -399,7 +421,7 @@ function MessageGroup({
             <Bubble
               key={item.event.event_id}
               mine={mine}
-              text={item.text}
+              view={item.view}
               time={item.event.origin_server_ts}
               status={
                 mine ? <MessageTicks tick={tickFor(item.event.seq, room.members, me)} /> : null
@@ -409,7 +431,12 @@ function MessageGroup({
             <Bubble
               key={item.message.txnId}
               mine
-              text={item.message.text}
+              view={{
+                kind: 'text',
+                text: item.message.text,
+                encrypted: true,
+                verifiedDevice: true,
+              }}
               time={item.message.createdAt}
               failed={item.message.status === 'failed'}
               status={
@@ -447,36 +474,63 @@ const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute:
 
 function Bubble({
   mine,
-  text,
+  view,
   time,
   status,
   failed = false,
 }: {
   mine: boolean
-  text: string
+  view: MessageView
   time: number
   status: ReactNode
   failed?: boolean
 }) {
+  const problem = view.kind !== 'text'
   return (
     <li
       data-testid="message"
       data-mine={mine}
+      data-decryption={view.kind}
       className={cn(
         'w-fit max-w-[min(80%,36rem)] rounded-2xl px-3 py-1.5 shadow-xs',
-        mine ? 'bg-primary text-primary-foreground' : 'bg-muted',
+        mine && !problem ? 'bg-primary text-primary-foreground' : 'bg-muted',
         failed && 'bg-destructive/10 text-foreground ring-1 ring-destructive/40',
+        problem && 'border border-dashed border-muted-foreground/40',
       )}
     >
-      <p className="text-sm break-words whitespace-pre-wrap" data-testid="message-body">
-        {text}
-      </p>
+      {view.kind === 'text' ? (
+        <p className="text-sm break-words whitespace-pre-wrap" data-testid="message-body">
+          {view.text}
+        </p>
+      ) : view.kind === 'decrypting' ? (
+        <p className="flex items-center gap-1.5 text-sm text-muted-foreground italic">
+          <Spinner className="size-3" />
+          Decrypting…
+        </p>
+      ) : (
+        <p className="grid text-sm" data-testid="message-undecryptable" role="note">
+          <span className="flex items-center gap-1.5 font-medium">
+            <LockKeyhole className="size-3.5" aria-hidden />
+            Unable to decrypt this message
+          </span>
+          <span className="text-xs text-muted-foreground" data-testid="undecryptable-reason">
+            {view.reason}
+            {view.waiting && ' It will be shown when the key arrives.'}
+          </span>
+        </p>
+      )}
       <p
         className={cn(
           'flex items-center justify-end gap-1 text-[0.7rem]',
-          mine && !failed ? 'text-primary-foreground/80' : 'text-muted-foreground',
+          mine && !failed && !problem ? 'text-primary-foreground/80' : 'text-muted-foreground',
         )}
       >
+        {view.kind === 'text' && !view.encrypted && (
+          <span className="inline-flex items-center gap-0.5" title="Sent before encryption">
+            <LockKeyholeOpen className="size-3" aria-hidden />
+            Not encrypted
+          </span>
+        )}
         <time dateTime={new Date(time).toISOString()}>{timeFormat.format(time)}</time>
         {status}
       </p>
