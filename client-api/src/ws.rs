@@ -155,7 +155,8 @@ pub enum ClientFrame {
         room_id: String,
         /// The newest event read.
         seq: i64,
-    },    /// This device handled its to-device messages up to and including `up_to_id`: the server
+    },
+    /// This device handled its to-device messages up to and including `up_to_id`: the server
     /// deletes them and sends the next ones.
     ToDeviceAck {
         /// The id of the last message handled.

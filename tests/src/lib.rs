@@ -5,12 +5,15 @@
 //!   clusters for tests that stop PostgreSQL.
 //! - [`server`]: homeservers in this process ([`server::TestServer`]) or as real processes
 //!   ([`server::ServerProcess`]), with their own data directories and databases.
+//! - [`e2ee`]: an end-to-end-encrypting client (matrix-sdk-crypto's `OlmMachine`) over the
+//!   client API and its WebSocket.
 //! - [`smtp`]: a real SMTP server (Python's aiosmtpd) that keeps what it receives, for mail
 //!   tests.
 //!
 //! Everything waits on conditions with deadlines ([`wait_until`]); nothing sleeps for a fixed
 //! time and hopes.
 
+pub mod e2ee;
 pub mod mail;
 pub mod pg;
 pub mod server;

@@ -18,6 +18,8 @@ pub struct TestUser {
     pub user_id: String,
     /// The access token.
     pub access_token: String,
+    /// The device of the session.
+    pub device_id: String,
     http: reqwest::Client,
     base: Url,
 }
@@ -80,6 +82,7 @@ impl TestUser {
         Ok(Self {
             user_id: body["user_id"].as_str().unwrap_or_default().to_owned(),
             access_token: body["access_token"].as_str().unwrap_or_default().to_owned(),
+            device_id: body["device_id"].as_str().unwrap_or_default().to_owned(),
             http,
             base: server.base_url.clone(),
         })

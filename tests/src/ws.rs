@@ -17,7 +17,7 @@ use crate::users::TestUser;
 /// An open WebSocket of a test user.
 pub struct TestSocket {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    /// The stream position of the last event received.
+    /// The stream position of the last event (or device-list change) received.
     pub last_pos: i64,
 }
 
@@ -90,7 +90,7 @@ impl TestSocket {
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let frame: Value = serde_json::from_str(&text).map_err(|_| WsEnd::Closed(0))?;
-                    if frame["type"] == "event"
+                    if (frame["type"] == "event" || frame["type"] == "device_lists")
                         && let Some(pos) = frame["stream_pos"].as_i64()
                     {
                         self.last_pos = pos;

@@ -119,6 +119,7 @@ impl E2ee {
             .execute(&mut *tx)
             .await?;
         }
+        super::sync::record_keys_changed(&mut tx, &user.user_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -143,18 +144,31 @@ impl E2ee {
                 .find(|k| k.usage == usage)
                 .map(|k| k.public_key.clone())
         };
+        let mut signed = std::collections::BTreeSet::new();
         for (target_user, objects) in request {
             for (target_key_id, object) in objects {
-                if let Err(message) = self
+                match self
                     .add_signatures(user, target_user, target_key_id, object, &own_key)
                     .await?
                 {
-                    failures.entry(target_user.clone()).or_default().insert(
-                        target_key_id.clone(),
-                        failure(ErrorCode::InvalidSignature, &message),
-                    );
+                    Ok(()) => {
+                        signed.insert(target_user);
+                    }
+                    Err(message) => {
+                        failures.entry(target_user.clone()).or_default().insert(
+                            target_key_id.clone(),
+                            failure(ErrorCode::InvalidSignature, &message),
+                        );
+                    }
                 }
             }
+        }
+        if !signed.is_empty() {
+            let mut tx = self.db.begin().await?;
+            for target_user in signed {
+                super::sync::record_keys_changed(&mut tx, target_user).await?;
+            }
+            tx.commit().await?;
         }
         Ok(SignaturesUploadResponse { failures })
     }

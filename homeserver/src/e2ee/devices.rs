@@ -51,17 +51,21 @@ impl E2ee {
                 "A device name is at most {MAX_NAME_CHARS} characters, without control characters."
             )));
         }
+        let mut tx = self.db.begin().await?;
         let updated = sqlx::query!(
             "update device set display_name = $3 where account_id = $1 and device_id = $2",
             user.account_id,
             device_id,
             name
         )
-        .execute(&self.db)
+        .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(KeyError::not_found("You have no device with this id."));
         }
+        // Key queries show device names.
+        super::sync::record_keys_changed(&mut tx, &user.user_id).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -94,6 +98,7 @@ impl E2ee {
         )
         .execute(&mut *tx)
         .await?;
+        super::sync::record_keys_changed(&mut tx, &user.user_id).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -15,8 +15,9 @@ use uuid::Uuid;
 use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
 
 use super::{
-    E2ee, ExtraSignatures, KeyError, failure, parse_object, str_field, verify_signature,
-    with_signatures,
+    E2ee, ExtraSignatures, KeyError, failure, parse_object, str_field,
+    sync::{self, DeviceRef, KeyNotice},
+    verify_signature, with_signatures,
 };
 use crate::accounts::AuthUser;
 
@@ -136,6 +137,9 @@ impl E2ee {
                 .await?;
             }
         }
+        if one_time.is_some() || fallback.is_some() {
+            sync::announce(&mut *tx, &KeyNotice::KeyCounts(DeviceRef::of(user))).await?;
+        }
         tx.commit().await?;
         Ok(UploadKeysResponse {
             one_time_key_counts: self.counts(user).await?.one_time_key_counts,
@@ -190,14 +194,14 @@ impl E2ee {
         }
         verify_signature(&value, &user.user_id, &key_id, ed25519, "`device_keys`")?;
         let existing = sqlx::query!(
-            "select ed25519, curve25519 from device_key
+            "select ed25519, curve25519, key_json from device_key
              where account_id = $1 and device_id = $2 for update",
             user.account_id,
             user.device_id
         )
         .fetch_optional(&mut **tx)
         .await?;
-        if let Some(existing) = existing
+        if let Some(existing) = &existing
             && (existing.ed25519 != ed25519 || existing.curve25519 != curve25519)
         {
             return Err(KeyError::invalid(
@@ -218,6 +222,9 @@ impl E2ee {
         )
         .execute(&mut **tx)
         .await?;
+        if existing.is_none_or(|e| e.key_json != raw.get()) {
+            sync::record_keys_changed(tx, &user.user_id).await?;
+        }
         Ok(ed25519.to_owned())
     }
 
@@ -404,6 +411,11 @@ impl E2ee {
                     .map(|r| (r.key_id, r.key_json)),
                 };
                 if let Some((key_id, json)) = key {
+                    let owner = DeviceRef {
+                        user_id: user_id.clone(),
+                        device_id: device_id.clone(),
+                    };
+                    sync::announce(&self.db, &KeyNotice::KeyCounts(owner)).await?;
                     claimed.insert(
                         device_id.clone(),
                         BTreeMap::from([(key_id, with_signatures(&json, &[])?)]),

@@ -11,6 +11,7 @@ pub mod canonical;
 mod cross_signing;
 mod devices;
 mod keys;
+pub mod sync;
 mod to_device;
 
 use std::collections::BTreeMap;

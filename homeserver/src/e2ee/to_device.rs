@@ -2,7 +2,10 @@
 
 use parley_client_api::keys::{PendingToDevice, SendToDeviceRequest, ToDeviceEvent};
 
-use super::{E2ee, KeyError};
+use super::{
+    E2ee, KeyError,
+    sync::{self, DeviceRef, KeyNotice},
+};
 use crate::accounts::AuthUser;
 
 /// The longest event type or transaction id accepted.
@@ -56,13 +59,14 @@ impl E2ee {
                 continue;
             };
             for (device_id, content) in by_device {
-                sqlx::query!(
+                let reached = sqlx::query_scalar!(
                     "insert into to_device
                          (account_id, device_id, sender_user_id, sender_device_id, event_type,
                           content)
                      select account_id, device_id, $3, $4, $5, $6 from device
                      where account_id = $1 and ($2 = '*' or device_id = $2)
-                     order by device_id",
+                     order by device_id
+                     returning device_id",
                     account_id,
                     device_id,
                     user.user_id,
@@ -70,27 +74,37 @@ impl E2ee {
                     event_type,
                     content
                 )
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+                for device_id in reached {
+                    let target = DeviceRef {
+                        user_id: user_id.clone(),
+                        device_id,
+                    };
+                    sync::announce(&mut *tx, &KeyNotice::ToDevice(target)).await?;
+                }
             }
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// The oldest messages waiting for the caller's device (at most `limit`, 1 to 1000,
-    /// default 100).
+    /// The oldest messages waiting for the caller's device after id `after` (at most `limit`,
+    /// 1 to 1000, default 100).
     pub async fn pending_to_device(
         &self,
         user: &AuthUser,
+        after: i64,
         limit: Option<i64>,
     ) -> Result<PendingToDevice, KeyError> {
         let limit = limit.unwrap_or(100).clamp(1, 1000);
         let rows = sqlx::query!(
             "select to_device_id, event_type, sender_user_id, content from to_device
-             where account_id = $1 and device_id = $2 order by to_device_id limit $3",
+             where account_id = $1 and device_id = $2 and to_device_id > $3
+             order by to_device_id limit $4",
             user.account_id,
             user.device_id,
+            after,
             limit
         )
         .fetch_all(&self.db)

@@ -213,7 +213,7 @@ pub(super) async fn pending(
     Query(query): Query<PendingQuery>,
 ) -> Result<Json<PendingToDevice>, AppError> {
     Ok(Json(
-        state.e2ee.pending_to_device(&user, query.limit).await?,
+        state.e2ee.pending_to_device(&user, 0, query.limit).await?,
     ))
 }
 

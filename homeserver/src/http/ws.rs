@@ -21,8 +21,9 @@ use serde::Deserialize;
 
 use crate::{
     accounts::AuthUser,
+    e2ee::KeyError,
     error::AppError,
-    realtime::{self, CloseReason, Registration},
+    realtime::{self, CloseReason, Delivery, Registration},
     rooms::RoomError,
     state::AppState,
 };
@@ -33,6 +34,8 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a live connection re-checks that its session still exists.
 const SESSION_CHECK_EVERY: Duration = Duration::from_secs(30);
+/// To-device messages per frame.
+const TO_DEVICE_PAGE: i64 = 100;
 /// Catch-up reads this many events at a time.
 const CATCH_UP_PAGE: i64 = 500;
 /// The largest frame a client may send (an event's content plus its envelope).
@@ -128,7 +131,7 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
 }
 
 async fn serve(state: AppState, user: AuthUser, since: i64, mut socket: WebSocket) {
-    let mut registration = state.realtime.register(&user.user_id);
+    let mut registration = state.realtime.register(&user.user_id, &user.device_id);
     state.metrics.websockets_open.inc();
     let presence = state.presence.connected(&user.user_id).await;
     let end = run(&state, &user, since, &mut socket, &mut registration).await;
@@ -160,13 +163,20 @@ async fn run(
     registration: &mut Registration,
 ) -> End {
     // Catch up first; live frames queue meanwhile and are filtered by position below.
+    let start = since;
     let mut last_sent = since;
     loop {
-        let page = match state
-            .rooms
-            .events_since(&user.user_id, last_sent, CATCH_UP_PAGE)
-            .await
-        {
+        // Everything up to the committed position is visible (positions are taken under a row
+        // lock held until commit), so reading up to it misses nothing that arrives live later.
+        let page = match state.rooms.stream_position().await {
+            Ok(up_to) => state
+                .rooms
+                .events_since(&user.user_id, last_sent, up_to, CATCH_UP_PAGE)
+                .await
+                .map(|page| (up_to, page)),
+            Err(e) => Err(e),
+        };
+        let (up_to, page) = match page {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!(error = %e, "catch-up failed");
@@ -186,8 +196,13 @@ async fn run(
             last_sent = stream_pos;
         }
         if !full {
+            last_sent = last_sent.max(up_to);
             break;
         }
+    }
+    let mut to_device = ToDeviceCursor::default();
+    if let Err(end) = catch_up_keys(state, user, start, last_sent, socket, &mut to_device).await {
+        return end;
     }
     if let Some(out) = realtime::serialise(
         &ServerFrame::Live {
@@ -210,8 +225,23 @@ async fn run(
                     _ => End::Closed(CLOSE_TOO_SLOW, "too slow: resume"),
                 };
             }
-            frame = registration.frames.recv() => {
-                let Some(frame) = frame else { return End::Closed(1011, "resume") };
+            delivery = registration.frames.recv() => {
+                let frame = match delivery {
+                    None => return End::Closed(1011, "resume"),
+                    Some(Delivery::Frame(frame)) => frame,
+                    Some(Delivery::ToDeviceWaiting) => {
+                        if let Err(end) = to_device.send_next(state, user, socket).await {
+                            return end;
+                        }
+                        continue;
+                    }
+                    Some(Delivery::KeyCountsChanged) => {
+                        if let Err(end) = send_key_counts(state, user, socket).await {
+                            return end;
+                        }
+                        continue;
+                    }
+                };
                 if frame.stream_pos.is_some_and(|pos| pos <= last_sent) {
                     continue;
                 }
@@ -226,6 +256,14 @@ async fn run(
                 last_heard = tokio::time::Instant::now();
                 match message {
                     Some(Ok(Message::Text(text))) => {
+                        if let Ok(ClientFrame::ToDeviceAck { up_to_id }) =
+                            serde_json::from_str::<ClientFrame>(text.as_str())
+                        {
+                            if let Err(end) = to_device.ack(state, user, up_to_id, socket).await {
+                                return end;
+                            }
+                            continue;
+                        }
                         let reply = handle(state, user, text.as_str()).await;
                         if let Some(out) = reply.and_then(|r| realtime::serialise(&r, None))
                             && !send_text(socket, &out.text).await
@@ -253,6 +291,114 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// Sends the key state after catch-up: the device-list changes in `(start, up_to]` summed up,
+/// the device's waiting to-device messages, and its key counts.
+async fn catch_up_keys(
+    state: &AppState,
+    user: &AuthUser,
+    start: i64,
+    up_to: i64,
+    socket: &mut WebSocket,
+    to_device: &mut ToDeviceCursor,
+) -> Result<(), End> {
+    if up_to > start {
+        let delta = state
+            .e2ee
+            .device_lists_between(&user.user_id, start, up_to)
+            .await
+            .map_err(key_failure)?;
+        if !delta.is_empty() {
+            let frame = ServerFrame::DeviceLists {
+                stream_pos: up_to,
+                changed: delta.changed.into_iter().collect(),
+                left: delta.left.into_iter().collect(),
+            };
+            send_frame(socket, &frame).await?;
+        }
+    }
+    to_device.send_next(state, user, socket).await?;
+    send_key_counts(state, user, socket).await
+}
+
+fn key_failure(e: KeyError) -> End {
+    tracing::warn!(error = %e, "key state for the websocket failed");
+    End::Closed(1011, "try again")
+}
+
+async fn send_frame(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), End> {
+    match realtime::serialise(frame, None) {
+        Some(out) if !send_text(socket, &out.text).await => Err(End::ClientGone),
+        _ => Ok(()),
+    }
+}
+
+async fn send_key_counts(
+    state: &AppState,
+    user: &AuthUser,
+    socket: &mut WebSocket,
+) -> Result<(), End> {
+    let counts = state.e2ee.counts(user).await.map_err(key_failure)?;
+    send_frame(
+        socket,
+        &ServerFrame::KeyCounts {
+            one_time_key_counts: counts.one_time_key_counts,
+            unused_fallback_key_types: counts.unused_fallback_key_types,
+        },
+    )
+    .await
+}
+
+/// The to-device messages sent on this connection so far; each id goes out once per
+/// connection, and again on the next connection until acknowledged.
+#[derive(Default)]
+struct ToDeviceCursor {
+    sent_up_to: i64,
+}
+
+impl ToDeviceCursor {
+    /// Sends the next page of waiting messages, if any.
+    async fn send_next(
+        &mut self,
+        state: &AppState,
+        user: &AuthUser,
+        socket: &mut WebSocket,
+    ) -> Result<(), End> {
+        let pending = state
+            .e2ee
+            .pending_to_device(user, self.sent_up_to, Some(TO_DEVICE_PAGE))
+            .await
+            .map_err(key_failure)?;
+        let Some(last) = pending.events.last().map(|e| e.id) else {
+            return Ok(());
+        };
+        send_frame(
+            socket,
+            &ServerFrame::ToDevice {
+                events: pending.events,
+            },
+        )
+        .await?;
+        self.sent_up_to = last;
+        Ok(())
+    }
+
+    /// Deletes what the device handled, then sends what else waits.
+    async fn ack(
+        &mut self,
+        state: &AppState,
+        user: &AuthUser,
+        up_to_id: i64,
+        socket: &mut WebSocket,
+    ) -> Result<(), End> {
+        state
+            .e2ee
+            .ack_to_device(user, up_to_id)
+            .await
+            .map_err(key_failure)?;
+        self.send_next(state, user, socket).await
     }
 }
 
@@ -320,5 +466,7 @@ async fn handle(state: &AppState, user: &AuthUser, text: &str) -> Option<ServerF
             .await
             .err()
             .and_then(|e| refused(None, e)),
+        // Handled by the connection, which keeps the to-device cursor.
+        ClientFrame::ToDeviceAck { .. } => None,
     }
 }

@@ -24,7 +24,10 @@ use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::rooms::{EPHEMERAL_CHANNEL, EVENT_CHANNEL, Rooms};
+use crate::{
+    e2ee::sync::{self, DeviceListDelta, DeviceRef, KEYS_CHANNEL, KeyNotice},
+    rooms::{EPHEMERAL_CHANNEL, EVENT_CHANNEL, Rooms},
+};
 
 pub mod presence;
 
@@ -40,6 +43,17 @@ pub struct Outgoing {
     pub stream_pos: Option<i64>,
 }
 
+/// What the hub hands a connection.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    /// A frame to write.
+    Frame(Outgoing),
+    /// To-device messages wait for the connection's device: read and send them.
+    ToDeviceWaiting,
+    /// The device's key stock changed: send its counts.
+    KeyCountsChanged,
+}
+
 /// Why the hub closes a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseReason {
@@ -50,15 +64,16 @@ pub enum CloseReason {
 }
 
 struct Connection {
-    queue: mpsc::Sender<Outgoing>,
+    device_id: String,
+    queue: mpsc::Sender<Delivery>,
     close: Arc<Mutex<Option<CloseReason>>>,
     closed: CancellationToken,
 }
 
 /// One connection's end of the hub.
 pub struct Registration {
-    /// Frames for this connection.
-    pub frames: mpsc::Receiver<Outgoing>,
+    /// What to send on this connection.
+    pub frames: mpsc::Receiver<Delivery>,
     /// Cancelled when the hub wants the connection closed; see [`Registration::reason`].
     pub closed: CancellationToken,
     reason: Arc<Mutex<Option<CloseReason>>>,
@@ -107,8 +122,8 @@ impl Hub {
         }
     }
 
-    /// Adds a connection of `user_id`.
-    pub fn register(&self, user_id: &str) -> Registration {
+    /// Adds a connection of `user_id`'s device `device_id`.
+    pub fn register(&self, user_id: &str, device_id: &str) -> Registration {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, frames) = mpsc::channel(QUEUE_FRAMES);
         let closed = CancellationToken::new();
@@ -117,6 +132,7 @@ impl Hub {
             all.entry(user_id.to_owned()).or_default().insert(
                 id,
                 Connection {
+                    device_id: device_id.to_owned(),
                     queue,
                     close: Arc::clone(&reason),
                     closed: closed.clone(),
@@ -162,9 +178,31 @@ impl Hub {
                 continue;
             }
             for connection in all.get(user).into_iter().flat_map(HashMap::values) {
-                if connection.queue.try_send(frame.clone()).is_err() {
+                if connection
+                    .queue
+                    .try_send(Delivery::Frame(frame.clone()))
+                    .is_err()
+                {
                     close(connection, CloseReason::TooSlow);
                 }
+            }
+        }
+    }
+
+    /// Wakes the local connections of one device.
+    fn poke(&self, device: &DeviceRef, delivery: Delivery) {
+        let Ok(all) = self.inner.connections.lock() else {
+            return;
+        };
+        for connection in all
+            .get(&device.user_id)
+            .into_iter()
+            .flat_map(HashMap::values)
+            .filter(|c| c.device_id == device.device_id)
+        {
+            // Like a frame: a connection that cannot take it resumes, and reads what waits then.
+            if connection.queue.try_send(delivery.clone()).is_err() {
+                close(connection, CloseReason::TooSlow);
             }
         }
     }
@@ -246,6 +284,23 @@ impl Hub {
                     self.close_all(CloseReason::Resync);
                 }
             }
+        } else if channel == KEYS_CHANNEL {
+            let Ok(notice) = serde_json::from_str::<KeyNotice>(payload) else {
+                return;
+            };
+            match notice {
+                KeyNotice::ToDevice(device) => self.poke(&device, Delivery::ToDeviceWaiting),
+                KeyNotice::KeyCounts(device) => self.poke(&device, Delivery::KeyCountsChanged),
+                KeyNotice::DeviceLists(stream_pos) => {
+                    match sync::device_lists_at(rooms.db(), stream_pos).await {
+                        Ok(by_recipient) => self.deliver_device_lists(stream_pos, by_recipient),
+                        Err(e) => {
+                            tracing::warn!(error = %e, stream_pos, "realtime: cannot read device lists");
+                            self.close_all(CloseReason::Resync);
+                        }
+                    }
+                }
+            }
         } else if channel == EPHEMERAL_CHANNEL {
             #[derive(Deserialize)]
             struct Ephemeral {
@@ -283,6 +338,32 @@ impl Hub {
             };
             if let Some(outgoing) = serialise(&notice.frame, None) {
                 self.deliver(&recipients, notice.except.as_deref(), &outgoing);
+            }
+        }
+    }
+
+    /// Sends each recipient its part of the change at `stream_pos`, serialising each distinct
+    /// part once.
+    fn deliver_device_lists(
+        &self,
+        stream_pos: i64,
+        by_recipient: std::collections::BTreeMap<String, DeviceListDelta>,
+    ) {
+        let mut groups: Vec<(DeviceListDelta, Vec<String>)> = Vec::new();
+        for (recipient, delta) in by_recipient {
+            match groups.iter_mut().find(|(d, _)| *d == delta) {
+                Some((_, users)) => users.push(recipient),
+                None => groups.push((delta, vec![recipient])),
+            }
+        }
+        for (delta, users) in groups {
+            let frame = ServerFrame::DeviceLists {
+                stream_pos,
+                changed: delta.changed.into_iter().collect(),
+                left: delta.left.into_iter().collect(),
+            };
+            if let Some(outgoing) = serialise(&frame, Some(stream_pos)) {
+                self.deliver(&users, None, &outgoing);
             }
         }
     }
@@ -346,7 +427,7 @@ fn close(connection: &Connection, reason: CloseReason) {
 async fn connect_listener(db: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(db).await?;
     listener
-        .listen_all([EVENT_CHANNEL, EPHEMERAL_CHANNEL])
+        .listen_all([EVENT_CHANNEL, EPHEMERAL_CHANNEL, KEYS_CHANNEL])
         .await?;
     Ok(listener)
 }

@@ -104,6 +104,11 @@ impl Rooms {
         }
     }
 
+    /// The database pool.
+    pub fn db(&self) -> &PgPool {
+        &self.db
+    }
+
     // ---- creation --------------------------------------------------------------------------
 
     /// The direct room of the caller and `with`, made on first use; returns it and whether it
@@ -474,12 +479,13 @@ impl Rooms {
             .await?)
     }
 
-    /// Up to `limit` events after `since` that `user_id` may see, in stream order: the events
-    /// of rooms they are in, and the event that removed them from a room.
+    /// Up to `limit` events in `(since, up_to]` that `user_id` may see, in stream order: the
+    /// events of rooms they are in, and the event that removed them from a room.
     pub async fn events_since(
         &self,
         user_id: &str,
         since: i64,
+        up_to: i64,
         limit: i64,
     ) -> Result<Vec<(i64, Event)>, RoomError> {
         let rows = sqlx::query_as!(
@@ -487,7 +493,7 @@ impl Rooms {
             r#"select e.stream_pos, e.event_id, e.room_id, e.seq, e.sender, e.device_id,
                       e.origin_server_ts, e.type as event_type, e.content as "content: Value"
                from event e
-               where e.stream_pos > $2
+               where e.stream_pos > $2 and e.stream_pos <= $4
                  and (e.room_id in (select room_id from room_member
                                     where user_id = $1 and membership = 'join')
                       or (e.type = 'parley.room.member' and e.content->>'user_id' = $1))
@@ -496,6 +502,7 @@ impl Rooms {
             user_id,
             since,
             limit,
+            up_to,
         )
         .fetch_all(&self.db)
         .await?;
@@ -922,6 +929,13 @@ impl Rooms {
         membership: &str,
         by: &str,
     ) -> Result<(), RoomError> {
+        let before = sqlx::query_scalar!(
+            "select membership from room_member where room_id = $1 and user_id = $2 for update",
+            room_id,
+            user_id
+        )
+        .fetch_optional(&mut **tx)
+        .await?;
         sqlx::query!(
             "insert into room_member (room_id, user_id, role, membership) values ($1, $2, $3, $4)
              on conflict (room_id, user_id) do update set role = $3, membership = $4,
@@ -940,6 +954,11 @@ impl Rooms {
             NewEvent::change(room_id, by, event_type::MEMBER, content),
         )
         .await?;
+        // After the event: the room row is locked before the stream row, as in every send.
+        if before.as_deref() != Some(membership) {
+            crate::e2ee::sync::record_membership(tx, room_id, user_id, membership == "join")
+                .await?;
+        }
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod config_errors;
+mod e2ee;
 mod federation_tls;
 mod health;
 mod keys;
