@@ -171,6 +171,8 @@ export class E2eeClient {
   readonly roomKeys = new Emitter<ReadonlySet<string>>()
   /** Users whose devices changed (new, removed, or their trust). */
   readonly devices = new Emitter<readonly string[]>()
+  /** Trust changed: a verification finished, cross-signing was set up. */
+  readonly trustChanged = new Emitter<undefined>()
   /** A verification request arrived or changed. */
   readonly verificationRequests = new Emitter<Wasm.VerificationRequest>()
 
@@ -517,6 +519,17 @@ export class E2eeClient {
     return { userId, hasIdentity: true, verified: identity.isVerified() }
   }
 
+  /**
+   * Ask this user's other (verified) devices for the secrets this one lacks, such as the
+   * cross-signing keys after it was verified by a device that has them.
+   */
+  requestMissingSecrets(): Promise<void> {
+    return this.#exclusive(async () => {
+      await this.#machine.requestMissingSecretsIfNeeded()
+      await this.#drain()
+    })
+  }
+
   async crossSigningReady(): Promise<boolean> {
     const status = await this.#machine.crossSigningStatus()
     return status.hasMaster && status.hasSelfSigning && status.hasUserSigning
@@ -524,20 +537,20 @@ export class E2eeClient {
 
   /**
    * Make this user's cross-signing keys (master, self-signing, user-signing) and upload them,
-   * signing this device with them. Only for a user who has none yet: a second device gets
-   * vouched for by verifying it with the first. `password` is needed when the server asks for
-   * it (the session is older than a few minutes); without it a 401 `M_FORBIDDEN` is thrown.
-   * Returns false when the user already has cross-signing keys on the server.
+   * signing this device with them, if the server has none for the user yet. A later device
+   * does not make its own: it gets vouched for by verifying it with an earlier one.
+   * `password` is needed when the server asks for it (the session is older than a few
+   * minutes): without it, the server's 401 `M_FORBIDDEN` is thrown.
+   * Returns 'created', or 'exists' when the user already had cross-signing keys.
    */
-  bootstrapCrossSigning(password?: string): Promise<boolean> {
+  bootstrapCrossSigning(password?: string): Promise<'created' | 'exists'> {
     return this.#exclusive(async () => {
       const w = this.#w
-      if (await this.crossSigningReady()) return false
-      // Is there an identity on the server already (made by another device)?
+      // Ask the server, not the store: keys made here whose upload failed do not count.
       const query = this.#machine.queryKeysForUsers([new w.UserId(this.userId)])
       const answer = asObject(await this.#transport('POST', '/keys/query', JSON.parse(query.body)))
       await this.#machine.markRequestAsSent(query.id, query.type, JSON.stringify(answer))
-      if (this.userId in asObject(answer.master_keys)) return false
+      if (this.userId in asObject(answer.master_keys)) return 'exists'
 
       const requests = await this.#machine.bootstrapCrossSigning(true)
       const upload = requests.uploadKeysRequest as OutgoingRequest | undefined
@@ -549,7 +562,8 @@ export class E2eeClient {
       })
       await this.#send(requests.uploadSignaturesRequest)
       await this.#drain()
-      return true
+      this.trustChanged.emit(undefined)
+      return 'created'
     })
   }
 
@@ -567,17 +581,31 @@ export class E2eeClient {
     })
   }
 
-  /** Send what a verification step returned, then anything else the machine queued. */
-  sendVerification(
-    step: () =>
-      Promise<OutgoingRequest | OutgoingRequest[] | undefined> | OutgoingRequest | undefined,
-  ): Promise<void> {
+  /**
+   * Run a verification step (accept, start, confirm, cancel...) and send the request(s) it
+   * returns, then anything else the machine queued (e.g. signatures after a verification).
+   */
+  sendVerification(step: () => unknown): Promise<void> {
     return this.#exclusive(async () => {
-      const result = await step()
-      const list = result === undefined ? [] : Array.isArray(result) ? result : [result]
-      for (const request of list) await this.#send(request)
+      const result: unknown = await step()
+      const list: unknown[] = result === undefined ? [] : Array.isArray(result) ? result : [result]
+      for (const request of list) {
+        if (this.#isOutgoing(request)) await this.#send(request)
+      }
       await this.#drain()
     })
+  }
+
+  #isOutgoing(value: unknown): value is OutgoingRequest {
+    const w = this.#w
+    return (
+      value instanceof w.ToDeviceRequest ||
+      value instanceof w.RoomMessageRequest ||
+      value instanceof w.SignatureUploadRequest ||
+      value instanceof w.KeysQueryRequest ||
+      value instanceof w.KeysUploadRequest ||
+      value instanceof w.KeysClaimRequest
+    )
   }
 
   /** The crypto module's classes, for the verification UI's `instanceof` checks. */

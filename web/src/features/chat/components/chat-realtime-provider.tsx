@@ -3,8 +3,11 @@ import { useEffect, useState, type ReactNode } from 'react'
 
 import * as z from 'zod'
 
-import { getRoom, roomKeys, sendEvent } from '@/features/chat/api/rooms'
+import { getRoom, roomKeys, roomsQuery, sendEvent } from '@/features/chat/api/rooms'
 import { DecryptionStore } from '@/features/chat/model/decryption-store'
+import { DeviceNoticeStore } from '@/features/chat/model/device-notices'
+import { VerificationStore } from '@/features/chat/model/verification-store'
+import { VerificationDialog } from '@/features/chat/components/verification-dialog'
 import {
   ENCRYPTED_EVENT_TYPE,
   MESSAGE_EVENT_TYPE,
@@ -17,8 +20,10 @@ import {
   ChatRealtimeContext,
   E2eeContext,
   type ChatRealtime,
+  type CrossSigningState,
   type E2eeState,
 } from '@/features/chat/realtime-context'
+import { ApiError } from '@/lib/api-client'
 import { useAuthSession, useAuthState } from '@/lib/auth/use-auth'
 import { E2eeClient, type SyncInput, type Transport } from '@/lib/crypto/e2ee-client'
 import { RealtimeClient } from '@/lib/realtime/realtime-client'
@@ -61,6 +66,27 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
       lastCatchUp = Date.now()
       void e2eeReady.then((e2ee) => e2ee?.catchUp()).catch(warn('catching up on keys'))
     })
+    const notices = new DeviceNoticeStore(me)
+    const announceNewDevices = async (e2ee: E2eeClient, userIds: readonly string[]) => {
+      for (const userId of new Set(userIds)) {
+        if (userId === me) continue
+        const fresh = notices.observe(userId, await e2ee.userDevices(userId))
+        if (fresh.length === 0) continue
+        const rooms = await queryClient.query({ ...roomsQuery(session), staleTime: 'static' })
+        const shared = rooms
+          .filter((room) => room.members.some((m) => m.user_id === userId))
+          .map((room) => room.room_id)
+        for (const device of fresh) notices.announce(shared, userId, device)
+      }
+    }
+    /** Follow the devices of everyone in the user's rooms (new devices get announced). */
+    const trackEveryone = async (e2ee: E2eeClient) => {
+      const rooms = await queryClient.query({ ...roomsQuery(session), staleTime: 'static' })
+      const users = new Set(rooms.flatMap((room) => room.members.map((m) => m.user_id)))
+      users.add(me)
+      await e2ee.trackUsers([...users])
+    }
+
     const e2eeReady: Promise<E2eeClient | undefined> = E2eeClient.open({
       userId: me,
       deviceId,
@@ -74,10 +100,54 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
         e2ee.roomKeys.on((sessionIds) => {
           decryption.retrySessions(sessionIds)
         })
+        e2ee.devices.on((userIds) => {
+          announceNewDevices(e2ee, userIds).catch(warn('checking for new devices'))
+        })
         decryption.setDecrypt((event) => e2ee.decrypt(event))
-        setE2eeState({ status: 'ready', client: e2ee })
+        const verification = new VerificationStore(e2ee)
+        const ready = (crossSigning: CrossSigningState) => {
+          if (disposed) return
+          setE2eeState({
+            status: 'ready',
+            client: e2ee,
+            crossSigning,
+            verification,
+            setUpCrossSigning: async (password) => {
+              await e2ee.bootstrapCrossSigning(password)
+              ready('ready')
+            },
+          })
+        }
+        ready('checking')
         // The device's keys go up on first use; anything else queued from last time too.
         await e2ee.processOutgoing().catch(warn('uploading keys'))
+        // Cross-signing at first sign-in, so that the user's devices can vouch for each other.
+        const crossSigning = await e2ee.bootstrapCrossSigning().then(
+          async (result): Promise<CrossSigningState> =>
+            result === 'created' || (await e2ee.crossSigningReady())
+              ? 'ready'
+              : 'needs-verification',
+          (error: unknown): CrossSigningState => {
+            if (error instanceof ApiError && error.status === 401) return 'needs-password'
+            warn('setting up cross-signing')(error)
+            return 'checking'
+          },
+        )
+        ready(crossSigning)
+        // A device verified by another may now get the cross-signing keys from it.
+        e2ee.trustChanged.on(() => {
+          void e2ee
+            .crossSigningReady()
+            .then(async (has) => {
+              if (has) return true
+              await e2ee.requestMissingSecrets()
+              return e2ee.crossSigningReady()
+            })
+            .then((has) => {
+              if (has) ready('ready')
+            })
+            .catch(warn('fetching cross-signing keys'))
+        })
         return e2ee
       },
       (error: unknown) => {
@@ -185,10 +255,13 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
               caughtUp = true
               void queryClient.invalidateQueries({ queryKey: roomKeys.all })
             } else {
-              // Back after a drop: devices may have changed meanwhile, keys may have come.
-              withE2ee('refreshing device lists', (e2ee) => e2ee.refreshDeviceLists())
-              decryption.retryAll()
+              decryption.retryAll() // keys may have come meanwhile
             }
+            // Devices may have changed while this page was closed or offline.
+            withE2ee('refreshing device lists', async (e2ee) => {
+              await trackEveryone(e2ee)
+              await e2ee.refreshDeviceLists()
+            })
             pollTimer ??= setTimeout(poll, serverPushesKeys ? 0 : 500)
             scheduleFlush()
             break
@@ -244,6 +317,7 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
       typing,
       outbox,
       decryption,
+      notices,
       setActiveRoom: (roomId) => {
         activeRoom = roomId
       },
@@ -264,6 +338,7 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
   return (
     <E2eeContext value={e2eeState}>
       <ChatRealtimeContext value={realtime}>{children}</ChatRealtimeContext>
+      <VerificationDialog />
     </E2eeContext>
   )
 }

@@ -25,10 +25,12 @@ import {
   type RoomEvent,
   type RoomSummary,
 } from '@/features/chat/api/rooms'
+import { EncryptionStatus } from '@/features/chat/components/encryption-status'
 import { GroupPanel } from '@/features/chat/components/group-panel'
 import { MessageTicks } from '@/features/chat/components/message-ticks'
 import { systemText } from '@/features/chat/model/event-text'
 import type { MessageView } from '@/features/chat/model/decryption-store'
+import { deviceNoticeText, type DeviceNotice } from '@/features/chat/model/device-notices'
 import { isMessageEvent } from '@/features/chat/model/message-content'
 import { localpart, roomName } from '@/features/chat/model/names'
 import { applyOwnRead } from '@/features/chat/model/room-cache'
@@ -89,6 +91,16 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
   )
 
   useReadMarker(room, events, me, realtime)
+  const noticesVersion = useSyncExternalStore(
+    realtime?.notices.subscribe ?? subscribeNothing,
+    realtime?.notices.getVersion ?? (() => 0),
+  )
+  const notices = useMemo(
+    () => realtime?.notices.noticesIn(roomId) ?? [],
+    // noticesVersion: the store changed
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [realtime, roomId, noticesVersion],
+  )
 
   const eventIds = useMemo(() => new Set(events.map((e) => e.event_id)), [events])
   const pending = outgoing.filter(
@@ -115,6 +127,7 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
               : presenceText(room.members.find((m) => m.user_id !== me))}
           </p>
         </div>
+        <EncryptionStatus room={room} me={me} />
         {room.kind === 'group' && (
           <Button
             variant="ghost"
@@ -144,6 +157,7 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
         room={room}
         me={me}
         events={events}
+        notices={notices}
         pending={pending}
         loading={timeline.isPending}
         hasOlder={timeline.data?.nextBefore != null}
@@ -216,7 +230,7 @@ function useReadMarker(
 }
 
 type Row =
-  | { kind: 'system'; key: string; text: string }
+  | { kind: 'system'; key: string; text: string; notice?: boolean }
   | {
       kind: 'group'
       key: string
@@ -229,17 +243,33 @@ type Row =
 
 function buildRows(
   events: readonly RoomEvent[],
+  notices: readonly DeviceNotice[],
   pending: readonly OutgoingMessage[],
   me: string,
   viewOf: (event: RoomEvent) => MessageView,
 ) {
   const rows: Row[] = []
+  // Notices go between the events by time (they are this device's, not the server's).
+  let next = 0
+  const noticesUntil = (time: number) => {
+    for (; next < notices.length; next += 1) {
+      const notice = notices[next]
+      if (!notice || notice.at > time) return
+      rows.push({
+        kind: 'system',
+        key: `notice:${notice.userId}:${notice.deviceId}:${String(notice.at)}`,
+        text: deviceNoticeText(notice),
+        notice: true,
+      })
+    }
+  }
   const roles = new Map<string, string>()
   const lastGroup = (sender: string) => {
     const last = rows.at(-1)
     return last?.kind === 'group' && last.sender === sender ? last : undefined
   }
   for (const event of events) {
+    noticesUntil(event.origin_server_ts)
     if (isMessageEvent(event)) {
       const view = viewOf(event)
       const group = lastGroup(event.sender)
@@ -256,6 +286,7 @@ function buildRows(
       if (text !== undefined) rows.push({ kind: 'system', key: event.event_id, text })
     }
   }
+  noticesUntil(Infinity)
   for (const message of pending) {
     const group = lastGroup(me)
     if (group) group.items.push({ kind: 'outgoing', message })
@@ -275,6 +306,7 @@ function MessageList({
   room,
   me,
   events,
+  notices,
   pending,
   loading,
   hasOlder,
@@ -284,6 +316,7 @@ function MessageList({
   room: RoomSummary
   me: string
   events: readonly RoomEvent[]
+  notices: readonly DeviceNotice[]
   pending: readonly OutgoingMessage[]
   loading: boolean
   hasOlder: boolean
@@ -305,12 +338,12 @@ function MessageList({
   }, [decryption, events])
   const rows = useMemo(
     () =>
-      buildRows(events, pending, me, (event) =>
+      buildRows(events, notices, pending, me, (event) =>
         decryption ? decryption.view(event) : { kind: 'decrypting' },
       ),
     // decryptionVersion: the results changed
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [events, pending, me, decryption, decryptionVersion],
+    [events, notices, pending, me, decryption, decryptionVersion],
   )
 
   const older = async () => {
@@ -382,8 +415,12 @@ function MessageList({
               row.kind === 'system' ? (
                 <li
                   key={row.key}
-                  className="text-center text-xs text-muted-foreground"
-                  data-testid="system-line"
+                  className={cn(
+                    'text-center text-xs text-muted-foreground',
+                    row.notice &&
+                      'mx-auto max-w-md rounded-md border border-amber-500/50 bg-amber-500/10 px-3 py-1.5 text-foreground',
+                  )}
+                  data-testid={row.notice ? 'device-notice' : 'system-line'}
                 >
                   {row.text}
                 </li>
