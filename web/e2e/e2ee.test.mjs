@@ -121,8 +121,8 @@ async function waitForKeys(user, devices) {
 }
 
 /** @param {import('./support.mjs').Browser | undefined} browser */
-const deviceIdOf = (browser) =>
-  pageOf(browser).evaluate(() => localStorage.getItem('parley.device_id') ?? '')
+const deviceIdOf = async (browser) =>
+  String(await pageOf(browser).evaluate("localStorage.getItem('parley.device_id') ?? ''"))
 
 /**
  * @param {import('./support.mjs').Browser | undefined} browser
@@ -141,21 +141,6 @@ async function emojiOf(browser) {
   const emoji = dialog.getByTestId('sas-emoji')
   assert.equal(await emoji.count(), 7)
   return emoji.allInnerTexts()
-}
-
-/**
- * Open the conversation with `other` and its encryption details.
- * @param {import('./support.mjs').Browser | undefined} browser
- * @param {string} other
- */
-async function openEncryptionDetails(browser, other) {
-  const page = pageOf(browser)
-  await page.getByTestId('conversation').filter({ hasText: other }).click()
-  await page.getByTestId('chat-title').filter({ hasText: other }).waitFor()
-  await page.getByTestId('encryption-status').click()
-  const dialog = page.getByRole('dialog', { name: 'Encryption' })
-  await dialog.waitFor()
-  return dialog
 }
 
 /**
