@@ -35,7 +35,7 @@ const ANN = { username: 'ann', email: 'ann@example.org', fullName: 'Ann Example'
 const BOB = { username: 'bob', email: 'bob@example.org', fullName: 'Bob Example' }
 const PASSWORD = 'correct horse battery staple 42'
 const idOf = (/** @type {{ username: string }} */ user) => `@${user.username}:${SERVER_NAME}`
-const SECRETS = ['The eagle lands at dawn', 'Bring the blue umbrella']
+const SECRETS = ['The eagle lands at dawn', 'Bring the blue umbrella', 'Meet me by the old mill']
 
 const execFileAsync = promisify(execFile)
 
@@ -270,12 +270,28 @@ describe('end-to-end encryption in the browser', { timeout: 300_000 }, () => {
     assert.match(await notice.innerText(), new RegExp(`${idOf(BOB)} has a new device`))
     await screenshot(annBrowser, 'e2ee-new-device.png')
 
-    // The second device finds cross-signing already set up: it asks to be verified.
+    // The new device has no keys for what was said before it existed: it says so, with the
+    // reason, instead of showing empty bubbles.
     const phone = pageOf(bobPhone)
     await phone
       .getByTestId('conversation')
       .filter({ hasText: idOf(ANN) })
       .click()
+    const undecryptable = phone.getByTestId('message-undecryptable')
+    await undecryptable.nth(1).waitFor()
+    assert.equal(await undecryptable.count(), 2)
+    for (const text of await undecryptable.allInnerTexts()) {
+      assert.match(text, /Unable to decrypt this message\n.+/)
+    }
+    // What Ann sends now reaches the new device too.
+    const composer = ann.getByRole('textbox', { name: 'Message' })
+    await composer.fill(SECRETS[2] ?? '')
+    await composer.press('Enter')
+    await phone.getByTestId('message-body').filter({ hasText: SECRETS[2] }).waitFor()
+    await pageOf(bobBrowser).getByTestId('message-body').filter({ hasText: SECRETS[2] }).waitFor()
+    await screenshot(bobPhone, 'e2ee-phone.png')
+
+    // The second device finds cross-signing already set up: it asks to be verified.
     await phone.getByTestId('encryption-status').click()
     const details = phone.getByRole('dialog', { name: 'Encryption' })
     await details

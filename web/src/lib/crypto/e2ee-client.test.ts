@@ -41,7 +41,7 @@ class FakeKeyServer {
       return { one_time_key_counts: { signed_curve25519: Object.keys(mine).length } }
     }
     if (path === '/keys/query') {
-      const wanted = Object.keys((b.device_keys ?? {}))
+      const wanted = Object.keys(b.device_keys ?? {})
       return {
         device_keys: Object.fromEntries(wanted.map((u) => [u, this.deviceKeys.get(u) ?? {}])),
         failures: {},

@@ -632,9 +632,11 @@ function describeFailure(
       return {
         ok: false,
         code: 'unknown-index',
-        reason: 'This device got the key only for later messages (sent before it joined).',
+        // Nobody sends older keys to this device (no key backup or forwarding yet).
+        reason:
+          'This device only has the keys for later messages: it was sent before this device could read the conversation.',
         sessionId,
-        retryable: true,
+        retryable: false,
       }
     case w.DecryptionErrorCode.MismatchedSender:
     case w.DecryptionErrorCode.MismatchedIdentityKeys:

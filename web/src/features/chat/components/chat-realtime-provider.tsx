@@ -67,6 +67,7 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
       void e2eeReady.then((e2ee) => e2ee?.catchUp()).catch(warn('catching up on keys'))
     })
     const notices = new DeviceNoticeStore(me)
+    let verificationStore: VerificationStore | undefined
     const announceNewDevices = async (e2ee: E2eeClient, userIds: readonly string[]) => {
       for (const userId of new Set(userIds)) {
         if (userId === me) continue
@@ -105,6 +106,7 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
         })
         decryption.setDecrypt((event) => e2ee.decrypt(event))
         const verification = new VerificationStore(e2ee)
+        verificationStore = verification
         const ready = (crossSigning: CrossSigningState) => {
           if (disposed) return
           setE2eeState({
@@ -329,6 +331,7 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
       client.stop()
       typing.clear()
       decryption.clear()
+      verificationStore?.dispose()
       void e2eeReady.then((e2ee) => e2ee?.close())
       setRealtime(null)
       setE2eeState({ status: 'opening' })
