@@ -26,6 +26,7 @@ import {
   SERVER_NAME,
   startHomeserver,
   stepsWithServerLog,
+  waitForDeviceKeys,
   waitForMail,
 } from './support.mjs'
 
@@ -131,6 +132,9 @@ describe('messaging in the browser', { timeout: 240_000 }, () => {
     await signUpAndConfirm(BOB)
     await signIn(annBrowser, ANN)
     await signIn(bobBrowser, BOB)
+    assert.ok(database, 'no database')
+    await waitForDeviceKeys(database.url, idOf(ANN), 1)
+    await waitForDeviceKeys(database.url, idOf(BOB), 1)
     await pageOf(bobBrowser)
       .getByText(/no conversations yet/i)
       .waitFor()

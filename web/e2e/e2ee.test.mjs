@@ -28,6 +28,7 @@ import {
   SERVER_NAME,
   startHomeserver,
   stepsWithServerLog,
+  waitForDeviceKeys,
   waitForMail,
 } from './support.mjs'
 
@@ -99,25 +100,12 @@ async function signIn(browser, user) {
 }
 
 /**
- * Wait until `user`'s devices have uploaded their keys (`devices` of them) and the user has
- * cross-signing keys: a message sent to a device the sender does not know yet is, rightly,
- * undecryptable for it.
  * @param {{ username: string }} user
  * @param {number} devices
  */
-async function waitForKeys(user, devices) {
+function waitForKeys(user, devices) {
   assert.ok(database, 'no database')
-  const sql = `select (select count(*) from device_key join account using (account_id)
-      where user_id = '${idOf(user)}') || '/' ||
-    (select count(*) from cross_signing_key join account using (account_id)
-      where user_id = '${idOf(user)}')`
-  const until = Date.now() + 30_000
-  for (;;) {
-    const { stdout } = await execFileAsync('psql', [database.url, '-Atc', sql])
-    if (stdout.trim() === `${String(devices)}/3`) return
-    if (Date.now() > until) throw new Error(`keys of ${user.username}: ${stdout.trim()}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
+  return waitForDeviceKeys(database.url, idOf(user), devices)
 }
 
 /** @param {import('./support.mjs').Browser | undefined} browser */

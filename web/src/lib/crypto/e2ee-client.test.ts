@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from 'vitest'
 
+import { ApiError } from '@/lib/api-client'
+
 import {
   E2eeClient,
   ROTATION_MESSAGES,
@@ -20,10 +22,19 @@ class FakeKeyServer {
   readonly deviceKeys = new Map<string, Json>() // user -> {device: keys}
   readonly oneTimeKeys = new Map<string, Json>() // "user|device" -> {key id: key}
   readonly inbox = new Map<string, ToDeviceMessage[]>() // "user|device" -> messages
+  readonly crossSigning = new Map<string, Json>() // user -> upload body
+  /** The server wants the password for a cross-signing upload. */
+  requirePassword = false
   #nextId = 1
 
   transport(userId: string, deviceId: string): Transport {
-    return (_method, path, body) => Promise.resolve(this.#handle(userId, deviceId, path, body))
+    return (_method, path, body) => {
+      try {
+        return Promise.resolve(this.#handle(userId, deviceId, path, body))
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    }
   }
 
   #handle(userId: string, deviceId: string, path: string, body: unknown): unknown {
@@ -42,10 +53,28 @@ class FakeKeyServer {
     }
     if (path === '/keys/query') {
       const wanted = Object.keys(b.device_keys ?? {})
+      const signing = (usage: string) =>
+        Object.fromEntries(
+          wanted.flatMap((u) => {
+            const key = this.crossSigning.get(u)?.[usage]
+            return key ? [[u, key]] : []
+          }),
+        )
       return {
         device_keys: Object.fromEntries(wanted.map((u) => [u, this.deviceKeys.get(u) ?? {}])),
+        master_keys: signing('master_key'),
+        self_signing_keys: signing('self_signing_key'),
+        user_signing_keys: signing('user_signing_key'),
         failures: {},
       }
+    }
+    if (path === '/keys/device_signing/upload') {
+      const auth = b.auth as { password?: string } | undefined
+      if (this.requirePassword && auth?.password === undefined) {
+        throw new ApiError({ status: 401, errcode: 'M_FORBIDDEN', message: 'password' })
+      }
+      this.crossSigning.set(userId, b)
+      return {}
     }
     if (path === '/keys/claim') {
       const claimed: Json = {}
@@ -169,4 +198,37 @@ describe('E2eeClient', () => {
     ann.close()
     bob.close()
   }, 120_000)
+
+  it('sets up cross-signing once, with the password when the server asks for it', async () => {
+    const { server, ann, bob } = await twoDevices()
+    server.requirePassword = true
+    await expect(ann.bootstrapCrossSigning()).rejects.toMatchObject({ status: 401 })
+    expect(server.crossSigning.has(ANN)).toBe(false)
+
+    expect(await ann.bootstrapCrossSigning('hunter2')).toBe('created')
+    const upload = server.crossSigning.get(ANN)
+    expect(upload?.auth).toEqual({ password: 'hunter2' })
+    expect(Object.keys(upload ?? {}).sort()).toEqual([
+      'auth',
+      'master_key',
+      'self_signing_key',
+      'user_signing_key',
+    ])
+    expect(await ann.crossSigningReady()).toBe(true)
+    // Not twice.
+    expect(await ann.bootstrapCrossSigning('hunter2')).toBe('exists')
+
+    // Ann's second device finds the keys in place and does not replace them.
+    const second = await E2eeClient.open({
+      userId: ANN,
+      deviceId: 'ANNSECOND',
+      transport: server.transport(ANN, 'ANNSECOND'),
+      persistent: false,
+    })
+    await second.processOutgoing()
+    expect(await second.bootstrapCrossSigning('hunter2')).toBe('exists')
+    expect(await second.crossSigningReady()).toBe(false)
+    expect(server.crossSigning.get(ANN)).toBe(upload)
+    for (const client of [ann, bob, second]) client.close()
+  }, 60_000)
 })

@@ -149,6 +149,43 @@ export function cryptoStoreName(userId: string, deviceId: string): string {
 
 const enc = encodeURIComponent
 
+/** How long to wait for another tab (or the previous session here) to let go of the store. */
+const STORE_LOCK_WAIT_MS = 5000
+
+/** The store is open in another tab of this browser. */
+export class StoreInUseError extends Error {
+  override readonly name = 'StoreInUseError'
+}
+
+/**
+ * Hold the Web Lock named after the store until the returned function is called. Waits a few
+ * seconds for a holder that is closing (a re-render, a tab being closed), then gives up.
+ */
+function holdStoreLock(storeName: string): Promise<() => void> {
+  return new Promise((resolve, reject) => {
+    navigator.locks
+      .request(storeName, { signal: AbortSignal.timeout(STORE_LOCK_WAIT_MS) }, () => {
+        // Held until `release` resolves this promise.
+        return new Promise<void>((release) => {
+          resolve(() => {
+            release()
+          })
+        })
+      })
+      .catch((error: unknown) => {
+        reject(
+          error instanceof DOMException && error.name === 'TimeoutError'
+            ? new StoreInUseError(
+                'Encryption is in use in another tab of this browser: close it, then reload this one.',
+              )
+            : error instanceof Error
+              ? error
+              : new Error(String(error)),
+        )
+      })
+  })
+}
+
 function asObject(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
@@ -166,6 +203,7 @@ export class E2eeClient {
   /** The highest to-device id handed to the machine. */
   #lastToDeviceId = 0
   #catchingUp: Promise<void> | undefined
+  #release: () => void = () => undefined
 
   /** Megolm sessions that arrived (by session id), for retrying undecryptable events. */
   readonly roomKeys = new Emitter<ReadonlySet<string>>()
@@ -210,6 +248,7 @@ export class E2eeClient {
   }): Promise<E2eeClient> {
     const wasm = await loadCryptoWasm()
     let machine: Wasm.OlmMachine
+    let release: () => void = () => undefined
     if (options.persistent === false) {
       machine = await wasm.OlmMachine.initialize(
         new wasm.UserId(options.userId),
@@ -217,16 +256,26 @@ export class E2eeClient {
       )
     } else {
       const storeName = cryptoStoreName(options.userId, options.deviceId)
-      // Two tabs making the first passphrase at once: the loser reads the winner's.
-      const passphrase = await storePassphrase(storeName).catch(() => storePassphrase(storeName))
-      machine = await wasm.OlmMachine.initialize(
-        new wasm.UserId(options.userId),
-        new wasm.DeviceId(options.deviceId),
-        storeName,
-        passphrase,
-      )
+      // One machine per store: two would both consume the same to-device messages and
+      // advance the same Olm sessions differently.
+      release = await holdStoreLock(storeName)
+      try {
+        // Two tabs making the first passphrase at once: the loser reads the winner's.
+        const passphrase = await storePassphrase(storeName).catch(() => storePassphrase(storeName))
+        machine = await wasm.OlmMachine.initialize(
+          new wasm.UserId(options.userId),
+          new wasm.DeviceId(options.deviceId),
+          storeName,
+          passphrase,
+        )
+      } catch (error) {
+        release()
+        throw error
+      }
     }
-    return new E2eeClient(wasm, machine, options.transport)
+    const client = new E2eeClient(wasm, machine, options.transport)
+    client.#release = release
+    return client
   }
 
   get closed(): boolean {
@@ -239,6 +288,7 @@ export class E2eeClient {
     // Let queued work finish against the open store before closing it.
     void this.#chain.finally(() => {
       this.#machine.close()
+      this.#release()
     })
   }
 

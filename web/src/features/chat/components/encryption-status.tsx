@@ -34,7 +34,7 @@ export function EncryptionStatus({ room, me }: { room: RoomSummary; me: string }
     state = 'failed'
   } else if (!trust) {
     label = 'Encrypted'
-    state = 'encrypted'
+    state = 'loading'
   } else {
     const verified = others.filter((u) => trust.get(u)?.verified).length
     if (others.length > 0 && verified === others.length) {
