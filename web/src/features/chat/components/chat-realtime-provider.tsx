@@ -115,8 +115,13 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
             crossSigning,
             verification,
             setUpCrossSigning: async (password) => {
-              await e2ee.bootstrapCrossSigning(password)
-              ready('ready')
+              const result = await e2ee.bootstrapCrossSigning(password)
+              // 'exists': another device set it up meanwhile; this one needs verifying by it.
+              ready(
+                result === 'created' || (await e2ee.crossSigningReady())
+                  ? 'ready'
+                  : 'needs-verification',
+              )
             },
           })
         }
