@@ -7,7 +7,7 @@
 use std::fmt;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD_NO_PAD};
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use rand::{Rng as _, rngs::OsRng};
 use zeroize::Zeroizing;
 
@@ -20,8 +20,9 @@ pub enum KeyError {
     /// The algorithm is not ed25519.
     #[error("unsupported signing key algorithm `{0}`")]
     Algorithm(String),
-    /// The version is empty or has characters other than `a-z A-Z 0-9 _`.
-    #[error("a key version may hold only letters, digits and `_`")]
+    /// The version is empty, longer than 64 characters, or has characters other than
+    /// `a-z A-Z 0-9 _`.
+    #[error("a key version is 1 to 64 letters, digits and `_`")]
     Version,
     /// The seed is not 32 bytes of unpadded base64.
     #[error("the key seed is not 32 bytes of base64")]
@@ -58,11 +59,7 @@ impl ServerSigningKey {
         if algorithm != "ed25519" {
             return Err(KeyError::Algorithm(algorithm.chars().take(32).collect()));
         }
-        if version.is_empty()
-            || !version
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if !is_key_version(version) {
             return Err(KeyError::Version);
         }
         let bytes = Zeroizing::new(STANDARD_NO_PAD.decode(seed).map_err(|_| KeyError::Seed)?);
@@ -94,10 +91,36 @@ impl ServerSigningKey {
         STANDARD_NO_PAD.encode(self.key.verifying_key().as_bytes())
     }
 
+    /// The public key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Signs `message`.
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        self.key.sign(message)
+    }
+
     /// Signs `message`; the signature as unpadded base64.
     pub fn sign_base64(&self, message: &[u8]) -> String {
         STANDARD_NO_PAD.encode(self.key.sign(message).to_bytes())
     }
+}
+
+/// Whether `version` is a valid key version: 1 to 64 characters of `a-z A-Z 0-9 _`.
+pub fn is_key_version(version: &str) -> bool {
+    !version.is_empty()
+        && version.len() <= 64
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The version of an ed25519 key id `ed25519:<version>`, or `None` if `key_id` is not one.
+pub fn ed25519_key_version(key_id: &str) -> Option<&str> {
+    key_id
+        .strip_prefix("ed25519:")
+        .filter(|version| is_key_version(version))
 }
 
 impl fmt::Debug for ServerSigningKey {

@@ -13,7 +13,7 @@ use anyhow::{Context as _, anyhow, bail};
 use matrix_sdk_common::{
     deserialized_responses::ProcessedToDeviceEvent,
     ruma::{
-        OneTimeKeyAlgorithm, OwnedUserId, RoomId, UInt, UserId,
+        OneTimeKeyAlgorithm, OwnedRoomId, OwnedUserId, RoomId, TransactionId, UInt, UserId,
         api::{
             IncomingResponse,
             client::{
@@ -28,7 +28,10 @@ use matrix_sdk_common::{
 };
 use matrix_sdk_crypto::{
     DecryptionSettings, EncryptionSettings, EncryptionSyncChanges, OlmMachine, TrustRequirement,
-    types::requests::{AnyOutgoingRequest, ToDeviceRequest},
+    types::{
+        events::room::encrypted::EncryptedEvent,
+        requests::{AnyIncomingResponse, AnyOutgoingRequest, ToDeviceRequest},
+    },
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -116,32 +119,23 @@ impl E2eeClient {
                 let id = request.request_id().to_owned();
                 match request.request() {
                     AnyOutgoingRequest::KeysUpload(r) => {
-                        let body = self
-                            .call(
-                                "/keys/upload",
-                                json!({
-                                    "device_keys": r.device_keys,
-                                    "one_time_keys": r.one_time_keys,
-                                    "fallback_keys": r.fallback_keys,
-                                }),
-                            )
+                        let body = json!({
+                            "device_keys": r.device_keys,
+                            "one_time_keys": r.one_time_keys,
+                            "fallback_keys": r.fallback_keys,
+                        });
+                        self.post_and_mark::<upload_keys::v3::Response>(&id, "/keys/upload", body)
                             .await?;
-                        let answer: upload_keys::v3::Response = response(&body)?;
-                        self.machine.mark_request_as_sent(&id, &answer).await?;
                     }
                     AnyOutgoingRequest::KeysQuery(r) => {
-                        let body = self
-                            .call("/keys/query", json!({"device_keys": r.device_keys}))
+                        let body = json!({"device_keys": r.device_keys});
+                        self.post_and_mark::<get_keys::v3::Response>(&id, "/keys/query", body)
                             .await?;
-                        let answer: get_keys::v3::Response = response(&body)?;
-                        self.machine.mark_request_as_sent(&id, &answer).await?;
                     }
                     AnyOutgoingRequest::KeysClaim(r) => {
-                        let body = self
-                            .call("/keys/claim", json!({"one_time_keys": r.one_time_keys}))
+                        let body = json!({"one_time_keys": r.one_time_keys});
+                        self.post_and_mark::<claim_keys::v3::Response>(&id, "/keys/claim", body)
                             .await?;
-                        let answer: claim_keys::v3::Response = response(&body)?;
-                        self.machine.mark_request_as_sent(&id, &answer).await?;
                     }
                     AnyOutgoingRequest::ToDeviceRequest(r) => {
                         self.send_to_device(r).await?;
@@ -149,11 +143,13 @@ impl E2eeClient {
                         self.machine.mark_request_as_sent(&id, &answer).await?;
                     }
                     AnyOutgoingRequest::SignatureUpload(r) => {
-                        let body = self
-                            .call("/keys/signatures/upload", json!(r.signed_keys))
-                            .await?;
-                        let answer: upload_signatures::v3::Response = response(&body)?;
-                        self.machine.mark_request_as_sent(&id, &answer).await?;
+                        let body = json!(r.signed_keys);
+                        self.post_and_mark::<upload_signatures::v3::Response>(
+                            &id,
+                            "/keys/signatures/upload",
+                            body,
+                        )
+                        .await?;
                     }
                     AnyOutgoingRequest::RoomMessage(_) => {
                         bail!("in-room verification is not used by Parley")
@@ -162,6 +158,22 @@ impl E2eeClient {
             }
         }
         bail!("the machine keeps asking for requests")
+    }
+
+    /// Posts a request of the machine's and hands it the answer.
+    async fn post_and_mark<R>(
+        &self,
+        id: &TransactionId,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<()>
+    where
+        R: IncomingResponse,
+        for<'a> &'a R: Into<AnyIncomingResponse<'a>>,
+    {
+        let answer: R = response(&self.call(path, body).await?)?;
+        self.machine.mark_request_as_sent(id, &answer).await?;
+        Ok(())
     }
 
     async fn call(&self, path: &str, body: Value) -> anyhow::Result<Value> {
@@ -220,21 +232,17 @@ impl E2eeClient {
         let (id, query) = self
             .machine
             .query_keys_for_users(members.iter().map(|u| u.as_ref()));
-        let body = self
-            .call("/keys/query", json!({"device_keys": query.device_keys}))
+        let body = json!({"device_keys": query.device_keys});
+        self.post_and_mark::<get_keys::v3::Response>(&id, "/keys/query", body)
             .await?;
-        let answer: get_keys::v3::Response = response(&body)?;
-        self.machine.mark_request_as_sent(&id, &answer).await?;
         if let Some((id, claim)) = self
             .machine
             .get_missing_sessions(members.iter().map(|u| u.as_ref()))
             .await?
         {
-            let body = self
-                .call("/keys/claim", json!({"one_time_keys": claim.one_time_keys}))
+            let body = json!({"one_time_keys": claim.one_time_keys});
+            self.post_and_mark::<claim_keys::v3::Response>(&id, "/keys/claim", body)
                 .await?;
-            let answer: claim_keys::v3::Response = response(&body)?;
-            self.machine.mark_request_as_sent(&id, &answer).await?;
         }
         let shares = self
             .machine
@@ -393,17 +401,7 @@ impl E2eeClient {
     /// Tries to decrypt a stored event (as the server returns it); `None` when this device
     /// has no key for it.
     pub async fn decrypt(&self, event: &Value) -> anyhow::Result<Option<String>> {
-        let room = RoomId::parse(event["room_id"].as_str().unwrap_or_default())
-            .map_err(|e| anyhow!("room id: {e}"))?;
-        let raw = Raw::new(&json!({
-            "type": ENCRYPTED_TYPE,
-            "event_id": event["event_id"],
-            "sender": event["sender"],
-            "room_id": event["room_id"],
-            "origin_server_ts": event["origin_server_ts"],
-            "content": event["content"],
-        }))?
-        .cast_unchecked();
+        let (room, raw) = encrypted_event(event)?;
         let Ok(decrypted) = self
             .machine
             .decrypt_room_event(&raw, &room, &decryption_settings())
@@ -418,23 +416,15 @@ impl E2eeClient {
         Ok(plain["content"]["body"].as_str().map(str::to_owned))
     }
 
+    /// Why an event does not decrypt, for failure reports.
     async fn decrypt_error(&self, event: &Value) -> String {
-        let Ok(room) = RoomId::parse(event["room_id"].as_str().unwrap_or_default()) else {
-            return "bad room id".into();
-        };
-        let Ok(raw) = Raw::new(&json!({
-            "type": ENCRYPTED_TYPE,
-            "event_id": event["event_id"],
-            "sender": event["sender"],
-            "room_id": event["room_id"],
-            "origin_server_ts": event["origin_server_ts"],
-            "content": event["content"],
-        })) else {
-            return "bad event".into();
+        let (room, raw) = match encrypted_event(event) {
+            Ok(parts) => parts,
+            Err(e) => return e.to_string(),
         };
         match self
             .machine
-            .decrypt_room_event(&raw.cast_unchecked(), &room, &decryption_settings())
+            .decrypt_room_event(&raw, &room, &decryption_settings())
             .await
         {
             Ok(_) => "it decrypts now".into(),
@@ -580,6 +570,22 @@ impl OfflineDevice {
         client.settle().await?;
         Ok(client)
     }
+}
+
+/// The parts of a stored `m.room.encrypted` event the machine decrypts.
+fn encrypted_event(event: &Value) -> anyhow::Result<(OwnedRoomId, Raw<EncryptedEvent>)> {
+    let room = RoomId::parse(event["room_id"].as_str().unwrap_or_default())
+        .map_err(|e| anyhow!("room id: {e}"))?;
+    let raw = Raw::new(&json!({
+        "type": ENCRYPTED_TYPE,
+        "event_id": event["event_id"],
+        "sender": event["sender"],
+        "room_id": event["room_id"],
+        "origin_server_ts": event["origin_server_ts"],
+        "content": event["content"],
+    }))?
+    .cast_unchecked();
+    Ok((room, raw))
 }
 
 fn decryption_settings() -> DecryptionSettings {

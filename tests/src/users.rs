@@ -67,10 +67,15 @@ impl TestUser {
 
     /// Signs in an existing (verified) `username` on `server`.
     pub async fn login(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        Self::login_at(&server.base_url, username, PASSWORD).await
+    }
+
+    /// Signs in `username` with `password` on the server at `base` (which ends with `/`).
+    pub async fn login_at(base: &Url, username: &str, password: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::new();
         let response = http
-            .post(server.url("/api/v1/auth/login"))
-            .json(&json!({"identifier": username, "password": PASSWORD}))
+            .post(base.join("api/v1/auth/login")?)
+            .json(&json!({"identifier": username, "password": password}))
             .send()
             .await?;
         anyhow::ensure!(
@@ -84,7 +89,7 @@ impl TestUser {
             access_token: body["access_token"].as_str().unwrap_or_default().to_owned(),
             device_id: body["device_id"].as_str().unwrap_or_default().to_owned(),
             http,
-            base: server.base_url.clone(),
+            base: base.clone(),
         })
     }
 
