@@ -1,16 +1,19 @@
 // End-to-end test of messaging in the browser, against a real homeserver: two people in two
 // separate browsers; one creates a group with the other, both open it, typing shows on the other
-// screen, messages arrive live (no reload), and the sender's ticks turn to "read".
+// screen, messages arrive live (no reload), and the sender's ticks turn to "read". Every
+// message is end-to-end encrypted: the database holds ciphertext only.
 //
 // Runs on its own database, made next to E2E_DATABASE_URL's (`<name>_chat`).
 //
 //   E2E_PARLEY_BIN=../target/debug/parley E2E_DATABASE_URL=postgres://... npm run e2e
 
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
+import { promisify } from 'node:util'
 
 import {
   assertNoPageProblems,
@@ -23,6 +26,7 @@ import {
   SERVER_NAME,
   startHomeserver,
   stepsWithServerLog,
+  waitForDeviceKeys,
   waitForMail,
 } from './support.mjs'
 
@@ -31,6 +35,10 @@ const BOB = { username: 'bob', email: 'bob@example.org', fullName: 'Bob Example'
 const PASSWORD = 'correct horse battery staple 42'
 const idOf = (/** @type {{ username: string }} */ user) => `@${user.username}:${SERVER_NAME}`
 const GROUP = 'Tea party'
+/** Texts sent in this test: none may be found in the database. */
+const SECRETS = ['Hello Bob', 'how are you?', 'Psst']
+
+const execFileAsync = promisify(execFile)
 
 /** @type {{ url: string, drop: () => Promise<void> } | undefined} */ let database
 /** @type {import('./support.mjs').Homeserver | undefined} */ let server
@@ -124,6 +132,9 @@ describe('messaging in the browser', { timeout: 240_000 }, () => {
     await signUpAndConfirm(BOB)
     await signIn(annBrowser, ANN)
     await signIn(bobBrowser, BOB)
+    assert.ok(database, 'no database')
+    await waitForDeviceKeys(database.url, idOf(ANN), 1)
+    await waitForDeviceKeys(database.url, idOf(BOB), 1)
     await pageOf(bobBrowser)
       .getByText(/no conversations yet/i)
       .waitFor()
@@ -271,6 +282,31 @@ describe('messaging in the browser', { timeout: 240_000 }, () => {
 
     assertNoPageProblems(annBrowser)
     assertNoPageProblems(bobBrowser)
+  })
+
+  step('the database holds every message as ciphertext only', async () => {
+    assert.ok(database, 'no database')
+    const { stdout: types } = await execFileAsync('psql', [
+      database.url,
+      '-Atc',
+      "select type, count(*) from event where type not like 'parley.room.%' group by type",
+    ])
+    // Three messages from the test: all of them Megolm-encrypted, none in plaintext.
+    assert.equal(types.trim(), 'm.room.encrypted|3')
+    const { stdout: algorithms } = await execFileAsync('psql', [
+      database.url,
+      '-Atc',
+      "select distinct content->>'algorithm' from event where type = 'm.room.encrypted'",
+    ])
+    assert.equal(algorithms.trim(), 'm.megolm.v1.aes-sha2')
+    // Nowhere in the whole database (events, to-device messages, keys...) is a sent text.
+    const { stdout: dump } = await execFileAsync('pg_dump', ['--data-only', database.url], {
+      maxBuffer: 256 * 1024 * 1024,
+    })
+    assert.ok(dump.includes('m.megolm.v1.aes-sha2'), 'the dump has no encrypted events')
+    for (const secret of SECRETS) {
+      assert.ok(!dump.includes(secret), `"${secret}" is in the database in plaintext`)
+    }
   })
 
   step('on a phone, the list and the conversation are separate screens', async () => {

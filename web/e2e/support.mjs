@@ -124,6 +124,32 @@ export async function createSiblingDatabase(databaseUrl, suffix) {
   }
 }
 
+/**
+ * Wait until `devices` devices of `userId` have uploaded their encryption keys and the user has
+ * cross-signing keys (what the web app does right after sign-in). A message sent to someone
+ * whose device the sender does not know yet is, rightly, undecryptable on that device, so
+ * tests that chat right after signing in wait for this first.
+ * @param {string} databaseUrl
+ * @param {string} userId
+ * @param {number} devices
+ */
+export async function waitForDeviceKeys(databaseUrl, userId, devices) {
+  assert.match(userId, /^@[a-z0-9._=-]+:[a-z0-9.:-]+$/, `unexpected user id ${userId}`)
+  const sql = `select (select count(*) from device_key join account using (account_id)
+      where user_id = '${userId}') || '/' ||
+    (select count(*) from cross_signing_key join account using (account_id)
+      where user_id = '${userId}')`
+  const until = Date.now() + 30_000
+  for (;;) {
+    const { stdout } = await execFileAsync('psql', [databaseUrl, '-Atc', sql])
+    if (stdout.trim() === `${String(devices)}/3`) return
+    if (Date.now() > until) {
+      throw new Error(`keys of ${userId} (devices/cross-signing): ${stdout.trim()}`)
+    }
+    await sleep(200)
+  }
+}
+
 // ---- the homeserver ---------------------------------------------------------------------
 
 /**

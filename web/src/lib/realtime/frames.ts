@@ -47,6 +47,28 @@ export const serverFrameSchema = z.discriminatedUnion('type', [
     seq: z.number().int(),
   }),
   z.object({
+    type: z.literal('to_device'),
+    events: z.array(
+      z.object({
+        id: z.number().int(),
+        type: z.string(),
+        sender: z.string(),
+        content: z.record(z.string(), z.unknown()),
+      }),
+    ),
+  }),
+  z.object({
+    type: z.literal('device_lists'),
+    stream_pos: z.number().int(),
+    changed: z.array(z.string()),
+    left: z.array(z.string()),
+  }),
+  z.object({
+    type: z.literal('key_counts'),
+    one_time_key_counts: z.record(z.string(), z.number().int()),
+    unused_fallback_key_types: z.array(z.string()),
+  }),
+  z.object({
     type: z.literal('error'),
     txn_id: z.string().nullish(),
     errcode: z.string(),
@@ -67,6 +89,8 @@ export type ClientFrame =
   | { type: 'typing'; room_id: string; typing: boolean }
   | { type: 'delivered'; room_id: string; seq: number }
   | { type: 'read'; room_id: string; seq: number }
+  /** The to-device messages up to this id are stored by the crypto machine: delete them. */
+  | { type: 'to_device_ack'; up_to_id: number }
 
 /** Parse one text frame; `undefined` for anything that is not a frame this client knows. */
 export function parseServerFrame(text: string): ServerFrame | undefined {

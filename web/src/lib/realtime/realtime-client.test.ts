@@ -123,6 +123,30 @@ describe('RealtimeClient', () => {
     client.stop()
   })
 
+  it('advances the resume position on device-list changes too, and passes key frames on', async () => {
+    const { client, sockets, frames } = setup()
+    client.start()
+    await vi.waitFor(() => {
+      expect(sockets).toHaveLength(1)
+    })
+    const socket = nth(sockets, 0)
+    socket.receive(event(1, '$a'))
+    socket.receive({ type: 'device_lists', stream_pos: 2, changed: ['@bob:s'], left: [] })
+    socket.receive({ type: 'device_lists', stream_pos: 2, changed: ['@bob:s'], left: [] })
+    socket.receive({
+      type: 'to_device',
+      events: [{ id: 5, type: 'm.room.encrypted', sender: '@bob:s', content: {} }],
+    })
+    socket.receive({
+      type: 'key_counts',
+      one_time_key_counts: { signed_curve25519: 3 },
+      unused_fallback_key_types: [],
+    })
+    expect(frames.map((f) => f.type)).toEqual(['event', 'device_lists', 'to_device', 'key_counts'])
+    expect(client.streamPos).toBe(2)
+    client.stop()
+  })
+
   it('reconnects after 4008 with since= and a fresh token', async () => {
     vi.useFakeTimers()
     const { client, sockets } = setup()

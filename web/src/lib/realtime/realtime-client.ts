@@ -4,7 +4,7 @@
  * - Authenticates at the upgrade with the subprotocols `parley.v1` and `parley.token.<token>`;
  *   every (re)connect asks the session store for its current token, so a refreshed token is
  *   used after a reconnect.
- * - Remembers the `stream_pos` of the last event (in memory only) and resumes with
+ * - Remembers the `stream_pos` of the last event or device-list change (in memory only) and resumes with
  *   `?since=` after a drop, so nothing is missed; events at or before that position (and
  *   event ids already seen) are dropped, so nothing is applied twice.
  * - Reconnects with exponential backoff after any close except `4001` (the session ended),
@@ -179,6 +179,10 @@ export class RealtimeClient {
       this.#streamPos = frame.stream_pos
       if (this.#seen.has(frame.event.event_id)) return
       this.#remember(frame.event.event_id)
+    } else if (frame.type === 'device_lists') {
+      // Shares the event stream's positions: resuming must not replay (or skip) it.
+      if (this.#streamPos !== undefined && frame.stream_pos <= this.#streamPos) return
+      this.#streamPos = frame.stream_pos
     } else if (frame.type === 'live') {
       if (this.#streamPos === undefined || frame.stream_pos > this.#streamPos) {
         this.#streamPos = frame.stream_pos

@@ -65,15 +65,25 @@ export const HISTORY_PAGE = 50
 
 const enc = encodeURIComponent
 
-export function useRooms() {
-  const session = useAuthSession()
-  return useQuery({
+/** The room list query, for `useQuery` and for code outside components. */
+export function roomsQuery(session: AuthSession) {
+  return {
     queryKey: roomKeys.list(),
-    queryFn: async ({ signal }) => {
-      const data = await session.request('/rooms', { schema: roomListSchema, signal })
+    queryFn: async ({ signal }: { signal?: AbortSignal }) => {
+      const data = await session.request('/rooms', {
+        schema: roomListSchema,
+        ...(signal === undefined ? {} : { signal }),
+      })
       return sortRooms(data.rooms)
     },
     staleTime: Infinity,
+  }
+}
+
+export function useRooms() {
+  const session = useAuthSession()
+  return useQuery({
+    ...roomsQuery(session),
     meta: { errorToast: 'Could not load your conversations' },
   })
 }
@@ -150,6 +160,11 @@ export function sendEvent(
     body: content,
     schema: sendResponseSchema,
   })
+}
+
+/** `GET /rooms/{room_id}`: the room as the server has it now (its current members). */
+export function getRoom(session: AuthSession, roomId: string) {
+  return session.request(`/rooms/${enc(roomId)}`, { schema: roomSummarySchema })
 }
 
 export function markRead(session: AuthSession, roomId: string, seq: number) {

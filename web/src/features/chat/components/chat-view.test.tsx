@@ -1,6 +1,8 @@
 import { screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
+
+import { E2eeClient } from '@/lib/crypto/e2ee-client'
 
 import {
   errorResponse,
@@ -56,22 +58,68 @@ const room = {
   read_seq: 5,
 }
 
+/** The real crypto (wasm), with its store in memory: Node has no IndexedDB. */
+function cryptoInMemory() {
+  const open = E2eeClient.open.bind(E2eeClient)
+  vi.spyOn(E2eeClient, 'open').mockImplementation((options) =>
+    open({ ...options, persistent: false }),
+  )
+}
+
+/** What the key endpoints answer for a server where nobody else has devices. */
+function keyEndpoint(path: string) {
+  switch (path) {
+    case '/keys/upload':
+    case '/keys/counts':
+      return jsonResponse({
+        one_time_key_counts: { signed_curve25519: 50 },
+        unused_fallback_key_types: ['signed_curve25519'],
+      })
+    case '/keys/query':
+      return jsonResponse({
+        device_keys: {},
+        master_keys: {},
+        self_signing_keys: {},
+        user_signing_keys: {},
+        failures: {},
+      })
+    case '/keys/claim':
+      return jsonResponse({ one_time_keys: {}, failures: {} })
+    case '/sendToDevice/pending?limit=100':
+      return jsonResponse({ events: [] })
+    default:
+      return undefined
+  }
+}
+
 describe('chat view', () => {
   it('shows history with system lines and ticks, and retries a failed send with the same txn id', async () => {
+    cryptoInMemory()
     const sends: string[] = []
     let failNext = true
     mockFetch((url, init) => {
       const path = url.replace(/^\/api\/v1/, '')
       if (path === '/server') return jsonResponse(testServerInfo)
       if (path === '/rooms') return jsonResponse({ rooms: [room] })
+      if (path === `/rooms/${encodedRoom}`) return jsonResponse(room)
+      const keys = keyEndpoint(path)
+      if (keys) return keys
       if (path.startsWith(`/rooms/${encodedRoom}/events`)) {
         return jsonResponse({ events: history, next_before: null })
       }
-      if (init?.method === 'PUT' && path.startsWith(`/rooms/${encodedRoom}/send/parley.message/`)) {
+      if (
+        init?.method === 'PUT' &&
+        path.startsWith(`/rooms/${encodedRoom}/send/m.room.encrypted/`)
+      ) {
         sends.push(path)
-        expect(JSON.parse(typeof init.body === 'string' ? init.body : '')).toEqual({
-          body: 'Are you there?',
-        })
+        const body = JSON.parse(typeof init.body === 'string' ? init.body : '') as Record<
+          string,
+          unknown
+        >
+        // Encrypted in the browser: the text is not in what goes to the server.
+        expect(body.algorithm).toBe('m.megolm.v1.aes-sha2')
+        expect(typeof body.ciphertext).toBe('string')
+        expect(JSON.stringify(body)).not.toContain('Are you there')
         if (failNext) {
           failNext = false
           return errorResponse(503, 'M_UNAVAILABLE', 'Try later')
@@ -95,20 +143,24 @@ describe('chat view', () => {
     await user.type(composer, 'Are you there?{Enter}')
     expect(composer).toHaveValue('')
 
-    const retry = await screen.findByRole('button', { name: 'Retry' })
+    // The first send waits for the crypto module (wasm) to load and make the device's keys.
+    const retry = await screen.findByRole('button', { name: 'Retry' }, { timeout: 15_000 })
     expect(screen.getByText(/Not sent/)).toBeVisible()
     await user.click(retry)
 
-    await waitFor(() => {
-      expect(sends).toHaveLength(2)
-    })
+    await waitFor(
+      () => {
+        expect(sends).toHaveLength(2)
+      },
+      { timeout: 5000 },
+    )
     expect(sends[1]).toBe(sends[0])
     await waitFor(() => {
       const bubble = screen.getByText('Are you there?').closest('li')
       expect(bubble?.querySelector('[data-tick]')?.getAttribute('data-tick')).toBe('sent')
     })
     expect(screen.queryByRole('button', { name: 'Retry' })).not.toBeInTheDocument()
-  })
+  }, 30_000)
 
   it('says so when the room is not one of the user’s', async () => {
     mockFetch((url) =>

@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query'
-import { ArrowLeft, Send, Settings2 } from 'lucide-react'
+import { ArrowLeft, LockKeyhole, LockKeyholeOpen, Send, Settings2 } from 'lucide-react'
 import {
   useEffect,
   useLayoutEffect,
@@ -25,10 +25,13 @@ import {
   type RoomEvent,
   type RoomSummary,
 } from '@/features/chat/api/rooms'
+import { EncryptionStatus } from '@/features/chat/components/encryption-status'
 import { GroupPanel } from '@/features/chat/components/group-panel'
 import { MessageTicks } from '@/features/chat/components/message-ticks'
 import { systemText } from '@/features/chat/model/event-text'
-import { decodeMessage, MESSAGE_EVENT_TYPE } from '@/features/chat/model/message-content'
+import type { MessageView } from '@/features/chat/model/decryption-store'
+import { deviceNoticeText, type DeviceNotice } from '@/features/chat/model/device-notices'
+import { isMessageEvent } from '@/features/chat/model/message-content'
 import { localpart, roomName } from '@/features/chat/model/names'
 import { applyOwnRead } from '@/features/chat/model/room-cache'
 import type { OutgoingMessage } from '@/features/chat/model/outbox'
@@ -88,6 +91,16 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
   )
 
   useReadMarker(room, events, me, realtime)
+  const noticesVersion = useSyncExternalStore(
+    realtime?.notices.subscribe ?? subscribeNothing,
+    realtime?.notices.getVersion ?? (() => 0),
+  )
+  const notices = useMemo(
+    () => realtime?.notices.noticesIn(roomId) ?? [],
+    // noticesVersion: the store changed
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [realtime, roomId, noticesVersion],
+  )
 
   const eventIds = useMemo(() => new Set(events.map((e) => e.event_id)), [events])
   const pending = outgoing.filter(
@@ -114,6 +127,7 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
               : presenceText(room.members.find((m) => m.user_id !== me))}
           </p>
         </div>
+        <EncryptionStatus room={room} me={me} />
         {room.kind === 'group' && (
           <Button
             variant="ghost"
@@ -143,6 +157,7 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
         room={room}
         me={me}
         events={events}
+        notices={notices}
         pending={pending}
         loading={timeline.isPending}
         hasOlder={timeline.data?.nextBefore != null}
@@ -215,41 +230,63 @@ function useReadMarker(
 }
 
 type Row =
-  | { kind: 'system'; key: string; text: string }
+  | { kind: 'system'; key: string; text: string; notice?: boolean }
   | {
       kind: 'group'
       key: string
       sender: string
       items: (
-        | { kind: 'event'; event: RoomEvent; text: string }
+        | { kind: 'event'; event: RoomEvent; view: MessageView }
         | { kind: 'outgoing'; message: OutgoingMessage }
       )[]
     }
 
-function buildRows(events: readonly RoomEvent[], pending: readonly OutgoingMessage[], me: string) {
+function buildRows(
+  events: readonly RoomEvent[],
+  notices: readonly DeviceNotice[],
+  pending: readonly OutgoingMessage[],
+  me: string,
+  viewOf: (event: RoomEvent) => MessageView,
+) {
   const rows: Row[] = []
+  // Notices go between the events by time (they are this device's, not the server's).
+  let next = 0
+  const noticesUntil = (time: number) => {
+    for (; next < notices.length; next += 1) {
+      const notice = notices[next]
+      if (!notice || notice.at > time) return
+      rows.push({
+        kind: 'system',
+        key: `notice:${notice.userId}:${notice.deviceId}:${String(notice.at)}`,
+        text: deviceNoticeText(notice),
+        notice: true,
+      })
+    }
+  }
   const roles = new Map<string, string>()
   const lastGroup = (sender: string) => {
     const last = rows.at(-1)
     return last?.kind === 'group' && last.sender === sender ? last : undefined
   }
   for (const event of events) {
-    if (event.type === MESSAGE_EVENT_TYPE) {
-      const text = decodeMessage(event.content) ?? '(message that cannot be shown)'
+    noticesUntil(event.origin_server_ts)
+    if (isMessageEvent(event)) {
+      const view = viewOf(event)
       const group = lastGroup(event.sender)
-      if (group) group.items.push({ kind: 'event', event, text })
+      if (group) group.items.push({ kind: 'event', event, view })
       else
         rows.push({
           kind: 'group',
           key: event.event_id,
           sender: event.sender,
-          items: [{ kind: 'event', event, text }],
+          items: [{ kind: 'event', event, view }],
         })
     } else {
       const text = systemText(event, roles)
       if (text !== undefined) rows.push({ kind: 'system', key: event.event_id, text })
     }
   }
+  noticesUntil(Infinity)
   for (const message of pending) {
     const group = lastGroup(me)
     if (group) group.items.push({ kind: 'outgoing', message })
@@ -269,6 +306,7 @@ function MessageList({
   room,
   me,
   events,
+  notices,
   pending,
   loading,
   hasOlder,
@@ -278,6 +316,7 @@ function MessageList({
   room: RoomSummary
   me: string
   events: readonly RoomEvent[]
+  notices: readonly DeviceNotice[]
   pending: readonly OutgoingMessage[]
   loading: boolean
   hasOlder: boolean
@@ -289,7 +328,23 @@ function MessageList({
   const [loadingOlder, setLoadingOlder] = useState(false)
   const anchorRef = useRef<{ height: number; top: number } | null>(null)
   const stickRef = useRef(true)
-  const rows = useMemo(() => buildRows(events, pending, me), [events, pending, me])
+  const decryption = realtime?.decryption
+  const decryptionVersion = useSyncExternalStore(
+    decryption?.subscribe ?? subscribeNothing,
+    decryption?.getVersion ?? (() => 0),
+  )
+  useEffect(() => {
+    decryption?.request(events)
+  }, [decryption, events])
+  const rows = useMemo(
+    () =>
+      buildRows(events, notices, pending, me, (event) =>
+        decryption ? decryption.view(event) : { kind: 'decrypting' },
+      ),
+    // decryptionVersion: the results changed
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [events, notices, pending, me, decryption, decryptionVersion],
+  )
 
   const older = async () => {
     const el = scrollRef.current
@@ -360,8 +415,12 @@ function MessageList({
               row.kind === 'system' ? (
                 <li
                   key={row.key}
-                  className="text-center text-xs text-muted-foreground"
-                  data-testid="system-line"
+                  className={cn(
+                    'text-center text-xs text-muted-foreground',
+                    row.notice &&
+                      'mx-auto max-w-md rounded-md border border-amber-500/50 bg-amber-500/10 px-3 py-1.5 text-foreground',
+                  )}
+                  data-testid={row.notice ? 'device-notice' : 'system-line'}
                 >
                   {row.text}
                 </li>
@@ -399,7 +458,7 @@ function MessageGroup({
             <Bubble
               key={item.event.event_id}
               mine={mine}
-              text={item.text}
+              view={item.view}
               time={item.event.origin_server_ts}
               status={
                 mine ? <MessageTicks tick={tickFor(item.event.seq, room.members, me)} /> : null
@@ -409,7 +468,12 @@ function MessageGroup({
             <Bubble
               key={item.message.txnId}
               mine
-              text={item.message.text}
+              view={{
+                kind: 'text',
+                text: item.message.text,
+                encrypted: true,
+                verifiedDevice: true,
+              }}
               time={item.message.createdAt}
               failed={item.message.status === 'failed'}
               status={
@@ -447,36 +511,63 @@ const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute:
 
 function Bubble({
   mine,
-  text,
+  view,
   time,
   status,
   failed = false,
 }: {
   mine: boolean
-  text: string
+  view: MessageView
   time: number
   status: ReactNode
   failed?: boolean
 }) {
+  const problem = view.kind !== 'text'
   return (
     <li
       data-testid="message"
       data-mine={mine}
+      data-decryption={view.kind}
       className={cn(
         'w-fit max-w-[min(80%,36rem)] rounded-2xl px-3 py-1.5 shadow-xs',
-        mine ? 'bg-primary text-primary-foreground' : 'bg-muted',
+        mine && !problem ? 'bg-primary text-primary-foreground' : 'bg-muted',
         failed && 'bg-destructive/10 text-foreground ring-1 ring-destructive/40',
+        problem && 'border border-dashed border-muted-foreground/40',
       )}
     >
-      <p className="text-sm break-words whitespace-pre-wrap" data-testid="message-body">
-        {text}
-      </p>
+      {view.kind === 'text' ? (
+        <p className="text-sm break-words whitespace-pre-wrap" data-testid="message-body">
+          {view.text}
+        </p>
+      ) : view.kind === 'decrypting' ? (
+        <p className="flex items-center gap-1.5 text-sm text-muted-foreground italic">
+          <Spinner className="size-3" />
+          Decrypting…
+        </p>
+      ) : (
+        <p className="grid text-sm" data-testid="message-undecryptable" role="note">
+          <span className="flex items-center gap-1.5 font-medium">
+            <LockKeyhole className="size-3.5" aria-hidden />
+            Unable to decrypt this message
+          </span>
+          <span className="text-xs text-muted-foreground" data-testid="undecryptable-reason">
+            {view.reason}
+            {view.waiting && ' It will be shown when the key arrives.'}
+          </span>
+        </p>
+      )}
       <p
         className={cn(
           'flex items-center justify-end gap-1 text-[0.7rem]',
-          mine && !failed ? 'text-primary-foreground/80' : 'text-muted-foreground',
+          mine && !failed && !problem ? 'text-primary-foreground/80' : 'text-muted-foreground',
         )}
       >
+        {view.kind === 'text' && !view.encrypted && (
+          <span className="inline-flex items-center gap-0.5" title="Sent before encryption">
+            <LockKeyholeOpen className="size-3" aria-hidden />
+            Not encrypted
+          </span>
+        )}
         <time dateTime={new Date(time).toISOString()}>{timeFormat.format(time)}</time>
         {status}
       </p>

@@ -1,5 +1,5 @@
 import { MessageSquarePlus, Users } from 'lucide-react'
-import { useState } from 'react'
+import { useEffect, useState, useSyncExternalStore } from 'react'
 import { NavLink } from 'react-router'
 
 import { Button } from '@/components/ui/button'
@@ -8,8 +8,13 @@ import { useRooms, type RoomSummary } from '@/features/chat/api/rooms'
 import { previewText } from '@/features/chat/model/event-text'
 import { localpart, otherMember, roomName } from '@/features/chat/model/names'
 import { NewChatDialog, NewGroupDialog } from '@/features/chat/components/new-chat-dialogs'
+import { isMessageEvent } from '@/features/chat/model/message-content'
 import { chatPath } from '@/features/chat/paths'
+import { useChatRealtime } from '@/features/chat/realtime-context'
 import { cn } from '@/lib/utils'
+
+const subscribeNothing = () => () => undefined
+const zero = () => 0
 
 /** The signed-in user's conversations, most recently active first. */
 export function ConversationList({ me }: { me: string }) {
@@ -90,8 +95,16 @@ export function ConversationList({ me }: { me: string }) {
 function ConversationItem({ room, me }: { room: RoomSummary; me: string }) {
   const name = roomName(room, me)
   const other = room.kind === 'direct' ? otherMember(room, me) : undefined
-  const preview = room.last_event ? previewText(room.last_event) : 'No messages yet'
-  const fromMe = room.last_event?.sender === me && room.last_event.type === 'parley.message'
+  const lastEvent = room.last_event ?? undefined
+  const decryption = useChatRealtime()?.decryption
+  useSyncExternalStore(decryption?.subscribe ?? subscribeNothing, decryption?.getVersion ?? zero)
+  useEffect(() => {
+    if (lastEvent) decryption?.request([lastEvent])
+  }, [decryption, lastEvent])
+  const preview = lastEvent
+    ? previewText(lastEvent, decryption?.view(lastEvent))
+    : 'No messages yet'
+  const fromMe = lastEvent?.sender === me && isMessageEvent(lastEvent)
   const unread = room.unread_count
   return (
     <NavLink

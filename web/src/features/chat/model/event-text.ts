@@ -1,5 +1,6 @@
 import type { RoomEvent } from '@/features/chat/api/rooms'
-import { decodeMessage, MESSAGE_EVENT_TYPE } from '@/features/chat/model/message-content'
+import type { MessageView } from '@/features/chat/model/decryption-store'
+import { isMessageEvent } from '@/features/chat/model/message-content'
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined
@@ -40,12 +41,21 @@ export function systemText(
         ? `${event.sender} set the topic to “${str(c.topic) ?? ''}”`
         : `${event.sender} removed the topic`
     default:
-      return event.type === MESSAGE_EVENT_TYPE ? undefined : `Unsupported event (${event.type})`
+      return isMessageEvent(event) ? undefined : `Unsupported event (${event.type})`
   }
 }
 
-/** A short preview of an event for the conversation list. */
-export function previewText(event: RoomEvent): string {
-  if (event.type === MESSAGE_EVENT_TYPE) return decodeMessage(event.content) ?? 'Message'
+/** A short preview of an event for the conversation list; `view` is a message's. */
+export function previewText(event: RoomEvent, view?: MessageView): string {
+  if (isMessageEvent(event)) {
+    switch (view?.kind) {
+      case 'text':
+        return view.text
+      case 'undecryptable':
+        return 'Unable to decrypt message'
+      default:
+        return 'Encrypted message'
+    }
+  }
   return systemText(event) ?? 'Room updated'
 }
