@@ -247,7 +247,10 @@ mod tests {
         assert_eq!(old.key_id, first.key_id());
         assert_eq!(old.expired_ts, 1_764_000_000_000);
         assert_eq!(load_or_create(dir.path()).unwrap().key_id(), new.key_id());
-        assert_eq!(load_retired(dir.path()).unwrap(), std::slice::from_ref(&old));
+        assert_eq!(
+            load_retired(dir.path()).unwrap(),
+            std::slice::from_ref(&old)
+        );
         let (second, _) = rotate(dir.path(), at).unwrap();
         assert_eq!(load_retired(dir.path()).unwrap(), [old, second]);
         for file in [SIGNING_KEY_FILE, RETIRED_KEYS_FILE] {

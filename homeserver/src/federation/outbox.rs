@@ -40,6 +40,25 @@ pub const CHANNEL: &str = "parley_federation";
 /// The most EDUs in one transaction.
 pub const BATCH: i64 = 50;
 
+/// The most EDU bytes in one transaction (a single larger EDU goes alone), well below the
+/// receivers' default body limit of 4 MiB.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// The last outbox id of the next batch, given the oldest rows' ids and content sizes: as
+/// many rows as fit in `max_bytes`, but at least one.
+pub fn batch_end(rows: &[(i64, usize)], max_bytes: usize) -> Option<i64> {
+    let mut total = 0_usize;
+    let mut end = None;
+    for &(id, bytes) in rows {
+        total = total.saturating_add(bytes);
+        if end.is_some() && total > max_bytes {
+            break;
+        }
+        end = Some(id);
+    }
+    end
+}
+
 /// How long a process may send to a destination before another may take over: longer than
 /// one transaction can take (the client gives up after 30 s).
 const LEASE: Duration = Duration::from_secs(120);
@@ -252,6 +271,17 @@ impl Worker {
         )
         .fetch_all(&self.db)
         .await?;
+        // What is in backoff, for `Wakers::wake` (also what an earlier run of this process, or
+        // another process, put there).
+        let backing_off = sqlx::query_scalar!(
+            "select destination from federation_destination
+             where retry_at > now() and exists
+                 (select 1 from federation_outbox o
+                  where o.destination = federation_destination.destination)"
+        )
+        .fetch_all(&self.db)
+        .await?;
+        *lock(&self.federation.inner.outbox.backing_off) = backing_off.into_iter().collect();
         let next = sqlx::query_scalar!(
             r#"select extract(epoch from min(retry_at) - now())::float8 as "secs"
                from federation_destination where retry_at > now()"#
@@ -356,16 +386,23 @@ impl Sender {
         let up_to = match pinned {
             Some(up_to) => up_to,
             None => {
-                let last = sqlx::query_scalar!(
-                    r#"select max(federation_outbox_id) as "last" from (
-                           select federation_outbox_id from federation_outbox
-                           where destination = $1 order by federation_outbox_id limit $2) b"#,
+                let candidates = sqlx::query!(
+                    r#"select federation_outbox_id, octet_length(content) as "bytes!"
+                       from federation_outbox
+                       where destination = $1 order by federation_outbox_id limit $2"#,
                     destination,
                     BATCH
                 )
-                .fetch_one(&self.db)
+                .fetch_all(&self.db)
                 .await?;
-                let Some(last) = last else {
+                let sizes: Vec<(i64, usize)> = candidates
+                    .iter()
+                    .map(|r| {
+                        let bytes = usize::try_from(r.bytes).unwrap_or(usize::MAX);
+                        (r.federation_outbox_id, bytes)
+                    })
+                    .collect();
+                let Some(last) = batch_end(&sizes, MAX_BATCH_BYTES) else {
                     return Ok(None);
                 };
                 sqlx::query!(
@@ -477,6 +514,15 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_stop_at_the_byte_cap_but_take_at_least_one_edu() {
+        assert_eq!(batch_end(&[], 10), None);
+        assert_eq!(batch_end(&[(1, 50)], 10), Some(1));
+        assert_eq!(batch_end(&[(1, 4), (2, 4), (5, 4)], 10), Some(2));
+        assert_eq!(batch_end(&[(1, 4), (2, 6), (5, 4)], 10), Some(2));
+        assert_eq!(batch_end(&[(1, 1), (2, 1), (3, 1)], 10), Some(3));
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_cap() {

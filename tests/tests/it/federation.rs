@@ -341,11 +341,16 @@ async fn to_device_messages_reach_remote_devices_exactly_once_across_a_restart()
     .await
     .unwrap();
 
-    // Push A's next retry far out: only the wake below can deliver within the deadline.
+    // A restarts too (same database): the batch in flight and the backoff survive. Its next
+    // retry is pushed far out, so only the wake below can deliver within the deadline.
+    server_a.stop().await.unwrap();
+    let server_a = TestServer::start(&p.a.config).await.unwrap();
+    let ann = ann.same_session_at(&server_a);
     sqlx::query("update federation_destination set retry_at = now() + interval '1 hour'")
         .execute(&server_a.state.db)
         .await
         .unwrap();
+    assert_eq!(outbox_len(&server_a).await, 3);
 
     // B is back (same database, same data dir); its user asks A for keys, which wakes A's
     // queue for B at once.
