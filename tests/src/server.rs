@@ -34,6 +34,8 @@ pub struct FederationOptions {
     pub also_known_as: Vec<String>,
     /// `deny_servers`.
     pub deny_servers: Vec<String>,
+    /// `requests_per_minute` (the server's default if `None`).
+    pub requests_per_minute: Option<u32>,
 }
 
 /// The settings a test chooses; everything else gets test defaults.
@@ -152,6 +154,9 @@ impl TestConfig {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            if let Some(rate) = o.requests_per_minute {
+                let _ = writeln!(text, "requests_per_minute = {rate}");
+            }
         }
         if let Some(relay) = &self.mail_relay {
             let _ = writeln!(

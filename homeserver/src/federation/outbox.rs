@@ -150,14 +150,27 @@ pub fn spawn_worker(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let process = Uuid::new_v4();
         let worker = Worker {
             federation,
-            db,
-            process: Uuid::new_v4(),
+            db: db.clone(),
+            process,
         };
         tokio::select! {
             () = worker.run() => {}
             () = shutdown.cancelled() => {}
+        }
+        // The sends cut off here are retried under the same ids; give their destinations back
+        // now rather than when the leases run out.
+        let released = sqlx::query!(
+            "update federation_destination set leased_until = null, leased_by = null
+             where leased_by = $1",
+            process
+        )
+        .execute(&db)
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "cannot release the federation leases");
         }
         tracing::info!("federation sender stopped");
     })

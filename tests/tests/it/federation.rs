@@ -106,6 +106,7 @@ async fn pair() -> Pair {
             // Peers reach us at the pinned port, so that is an authority of ours.
             also_known_as: vec![format!("{name}:{port}")],
             deny_servers: vec!["denied.parley.test".to_owned()],
+            requests_per_minute: None,
         };
     }
     Pair {
@@ -548,6 +549,30 @@ async fn the_receiver_refuses_what_it_must() {
         StatusCode::PAYLOAD_TOO_LARGE
     );
 
+    server_a.stop().await.unwrap();
+    server_b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_origin_has_a_request_rate() {
+    let mut p = pair().await;
+    p.b.config.federation_options.requests_per_minute = Some(2);
+    let server_a = TestServer::start(&p.a.config).await.unwrap();
+    let server_b = TestServer::start(&p.b.config).await.unwrap();
+    let key = &server_a.state.signing_key;
+    let http = peer_http(&p);
+    let body =
+        serde_json::to_vec(&json!({"origin": A, "origin_server_ts": 1, "edus": []})).unwrap();
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let url = format!("https://{B}:{}/_parley/federation/v1/send/r{n}", p.port_b);
+        let request = signed_put(&http, key, A, &url, &url, &body, &body).await;
+        statuses.push(status_and_code(request).await);
+    }
+    assert_eq!(statuses[0].0, StatusCode::OK, "{statuses:?}");
+    assert_eq!(statuses[1].0, StatusCode::OK, "{statuses:?}");
+    assert_eq!(statuses[2].0, StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert_eq!(statuses[2].1["errcode"], "M_LIMIT_EXCEEDED");
     server_a.stop().await.unwrap();
     server_b.stop().await.unwrap();
 }
