@@ -34,6 +34,9 @@ pub enum ErrorCode {
     /// The account is disabled (said only after a correct password).
     #[serde(rename = "M_USER_DEACTIVATED")]
     UserDeactivated,
+    /// A server-to-server request is not signed, or its signature is not acceptable.
+    #[serde(rename = "M_UNAUTHORIZED")]
+    Unauthorized,
     /// No access token was sent.
     #[serde(rename = "M_MISSING_TOKEN")]
     MissingToken,
@@ -72,6 +75,7 @@ impl ErrorCode {
         Self::Forbidden,
         Self::EmailNotVerified,
         Self::UserDeactivated,
+        Self::Unauthorized,
         Self::MissingToken,
         Self::UnknownToken,
         Self::Unrecognized,
@@ -94,6 +98,7 @@ impl ErrorCode {
             Self::Forbidden => "M_FORBIDDEN",
             Self::EmailNotVerified => "M_EMAIL_NOT_VERIFIED",
             Self::UserDeactivated => "M_USER_DEACTIVATED",
+            Self::Unauthorized => "M_UNAUTHORIZED",
             Self::MissingToken => "M_MISSING_TOKEN",
             Self::UnknownToken => "M_UNKNOWN_TOKEN",
             Self::Unrecognized => "M_UNRECOGNIZED",

@@ -15,11 +15,13 @@
 //! - [`signature`]: RFC 9421 request signatures with RFC 9530 digests, and the replay guard;
 //! - [`discovery`]: `.well-known` delegation, default port, operator pins;
 //! - [`net`]: the address classes and the outbound address policy;
-//! - [`client`]: the outbound client that puts these together.
+//! - [`client`]: the outbound client that puts these together;
+//! - [`api`]: the endpoints' paths and bodies, and the transaction format.
 //!
 //! Nothing here keeps global state: caches and guards are values owned by one server, so that
 //! several servers can run in one process.
 
+pub mod api;
 pub mod canonical;
 pub mod client;
 pub mod discovery;

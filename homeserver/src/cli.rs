@@ -1,4 +1,4 @@
-//! The command line of the `parley` binary: `serve`, `migrate`, `--version`. This is the
+//! The command line of the `parley` binary: `serve`, `migrate`, `user`, `keys`, `--version`. This is the
 //! binary's edge, the one place where errors become `anyhow` and then an exit code.
 
 use std::{
@@ -39,6 +39,14 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage this server's federation signing keys.
+    Keys {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Run pending database migrations and exit.
     Migrate {
         /// The TOML config file.
@@ -59,6 +67,13 @@ enum UserAction {
         /// `@username:server`.
         user_id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Retire the current signing key (peers accept it for signatures made until now) and
+    /// write a new one. A running server uses the new key after its next restart.
+    Rotate,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -113,6 +128,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pool.close().await;
                 anyhow::Ok(())
             })
+        }
+        Command::Keys {
+            config,
+            action: KeysAction::Rotate,
+        } => {
+            let config = load(&config)?;
+            let (old, new) = crate::keys::rotate(&config.data_dir, std::time::SystemTime::now())
+                .context("cannot rotate the signing key")?;
+            writeln!(
+                std::io::stdout(),
+                "retired {}; new signing key {}; restart the server to use it",
+                old.key_id,
+                new.key_id()
+            )?;
+            Ok(())
         }
         Command::Migrate { config } => {
             let config = load(&config)?;

@@ -3,6 +3,7 @@
 //! `database.url`. An unknown key is an error, so a typo never silently falls back to a default.
 
 use std::{
+    collections::BTreeMap,
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -14,6 +15,8 @@ use figment::{
     error::Kind,
     providers::{Format as _, Serialized, Toml},
 };
+use ipnet::IpNet;
+use parley_federation::{AddressPolicy, Pins, ServerName};
 use serde::Deserialize;
 use url::Url;
 
@@ -266,6 +269,165 @@ pub struct FederationConfig {
     pub tls_cert: PathBuf,
     /// PEM private key of that certificate.
     pub tls_key: PathBuf,
+    /// Allow outbound connections to loopback, private, link-local and other special address
+    /// ranges (a local demo or a private network). Pinned addresses are never judged.
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+    /// Networks (CIDR) outbound connections may reach whatever their class, e.g. `10.0.0.0/8`.
+    #[serde(default)]
+    pub allowed_networks: Vec<String>,
+    /// Server names (without port) pinned to socket addresses (sharing one port): discovery is
+    /// skipped for them. `{ "org-b.example" = ["127.0.0.1:8449"] }`.
+    #[serde(default)]
+    pub pins: BTreeMap<String, Vec<SocketAddr>>,
+    /// PEM files of further CAs trusted for peers' certificates (a deployment's own CA), read at
+    /// start. The web PKI roots stay trusted.
+    #[serde(default)]
+    pub extra_ca_files: Vec<PathBuf>,
+    /// If set, only these servers may federate with us (both directions).
+    #[serde(default)]
+    pub allow_servers: Option<Vec<String>>,
+    /// Servers that may not federate with us (both directions).
+    #[serde(default)]
+    pub deny_servers: Vec<String>,
+    /// Further authorities this server answers as, besides `server_name`: the `host:port` its
+    /// `.well-known` delegation points to, or `server_name:port` when peers pin it to a port
+    /// other than 443.
+    #[serde(default)]
+    pub also_known_as: Vec<String>,
+    /// The largest request body accepted from a peer, in bytes.
+    #[serde(default = "default_federation_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// Authenticated requests one peer server may make per minute (sustained; the same number
+    /// may come at once).
+    #[serde(default = "default_federation_requests_per_minute")]
+    pub requests_per_minute: u32,
+}
+
+impl FederationConfig {
+    /// The outbound address policy.
+    pub fn address_policy(&self) -> AddressPolicy {
+        AddressPolicy {
+            allow_private: self.allow_private_addresses,
+            // Checked by `validate`.
+            allowed_networks: self
+                .allowed_networks
+                .iter()
+                .filter_map(|n| n.parse::<IpNet>().ok())
+                .collect(),
+        }
+    }
+
+    /// The pins, as the federation client takes them.
+    pub fn pins(&self) -> Pins {
+        let mut pins = Pins::new();
+        for (name, addresses) in &self.pins {
+            // Checked by `validate`.
+            if let Ok(name) = ServerName::parse(name) {
+                let _ = pins.insert(&name, addresses.clone());
+            }
+        }
+        pins
+    }
+
+    /// The authorities requests to this server may be addressed to.
+    pub fn own_authorities(&self, server_name: &str) -> Vec<ServerName> {
+        std::iter::once(server_name)
+            .chain(self.also_known_as.iter().map(String::as_str))
+            .filter_map(|name| ServerName::parse(name).ok())
+            .collect()
+    }
+
+    /// Whether this server federates with `server`: not denied, and allowed if there is an
+    /// allow-list. Names are compared in normal form.
+    pub fn peer_allowed(&self, server: &ServerName) -> bool {
+        let listed = |list: &[String]| {
+            list.iter()
+                .any(|entry| ServerName::parse(entry).is_ok_and(|entry| &entry == server))
+        };
+        !listed(&self.deny_servers) && self.allow_servers.as_deref().is_none_or(listed)
+    }
+
+    fn validate(&self, client_listen: SocketAddr) -> Result<(), ConfigError> {
+        let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        if self.listen == client_listen && self.listen.port() != 0 {
+            return invalid("federation.listen", "must differ from client.listen".into());
+        }
+        for (key, path) in [
+            ("federation.tls_cert", &self.tls_cert),
+            ("federation.tls_key", &self.tls_key),
+        ] {
+            if !path.is_file() {
+                return invalid(key, format!("{} is not a readable file", path.display()));
+            }
+        }
+        for path in &self.extra_ca_files {
+            if !path.is_file() {
+                return invalid(
+                    "federation.extra_ca_files",
+                    format!("{} is not a readable file", path.display()),
+                );
+            }
+        }
+        for net in &self.allowed_networks {
+            if net.parse::<IpNet>().is_err() {
+                return invalid(
+                    "federation.allowed_networks",
+                    format!("`{net}` is not a network like 10.0.0.0/8"),
+                );
+            }
+        }
+        let mut pins = Pins::new();
+        for (name, addresses) in &self.pins {
+            let ok = ServerName::parse(name).is_ok_and(|name| {
+                name.port().is_none() && pins.insert(&name, addresses.clone()).is_ok()
+            });
+            if !ok {
+                return invalid(
+                    "federation.pins",
+                    format!(
+                        "`{name}` must be a server name without port, pinned to at least one \
+                         address, all with the same port, and pinned once"
+                    ),
+                );
+            }
+        }
+        let lists: [(&'static str, &[String]); 3] = [
+            (
+                "federation.allow_servers",
+                self.allow_servers.as_deref().unwrap_or_default(),
+            ),
+            ("federation.deny_servers", &self.deny_servers),
+            ("federation.also_known_as", &self.also_known_as),
+        ];
+        for (key, names) in lists {
+            for name in names {
+                if ServerName::parse(name).is_err() {
+                    return invalid(key, format!("`{name}` is not a server name"));
+                }
+            }
+        }
+        if !(1024..=(256 << 20)).contains(&self.max_request_bytes) {
+            return invalid(
+                "federation.max_request_bytes",
+                "must be between 1024 and 268435456".into(),
+            );
+        }
+        if !(1..=1_000_000).contains(&self.requests_per_minute) {
+            return invalid(
+                "federation.requests_per_minute",
+                "must be between 1 and 1000000".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn default_federation_max_request_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_federation_requests_per_minute() -> u32 {
+    600
 }
 
 /// `[database]`.
@@ -530,23 +692,7 @@ impl Config {
         self.validate_accounts()?;
         self.validate_mail()?;
         if let Some(federation) = &self.federation {
-            if federation.listen == self.client.listen && federation.listen.port() != 0 {
-                return Err(ConfigError::Invalid {
-                    key: "federation.listen",
-                    reason: "must differ from client.listen".into(),
-                });
-            }
-            for (key, path) in [
-                ("federation.tls_cert", &federation.tls_cert),
-                ("federation.tls_key", &federation.tls_key),
-            ] {
-                if !path.is_file() {
-                    return Err(ConfigError::Invalid {
-                        key,
-                        reason: format!("{} is not a readable file", path.display()),
-                    });
-                }
-            }
+            federation.validate(self.client.listen)?;
         }
         Ok(())
     }
@@ -817,6 +963,99 @@ mod tests {
         let env = [("PARLEY_CLIENT__SEND_BATCH_MAX".to_owned(), "1".to_owned())];
         let config = Config::from_sources(&f.toml(), &env).unwrap();
         assert_eq!(config.client.send_batch_max, 1);
+    }
+
+    fn federation_toml(f: &Fixture, extra: &str) -> String {
+        let cert = f.dir.path().join("index.html");
+        format!(
+            "{}[federation]\nlisten = \"127.0.0.1:8448\"\ntls_cert = {cert:?}\ntls_key = \
+             {cert:?}\n{extra}",
+            f.toml()
+        )
+    }
+
+    #[test]
+    fn the_federation_section_parses_with_defaults_and_overrides() {
+        let f = Fixture::new();
+        let ca = f.dir.path().join("index.html");
+        let extra = format!(
+            "allow_private_addresses = true\nallowed_networks = [\"10.0.0.0/8\"]\n\
+             extra_ca_files = [{ca:?}]\nallow_servers = [\"Org-B.example\"]\n\
+             deny_servers = [\"evil.example\"]\nalso_known_as = [\"fed.org-a.example:443\"]\n\
+             [federation.pins]\n\"org-b.example\" = [\"127.0.0.1:8449\"]\n"
+        );
+        let config = Config::from_sources(&federation_toml(&f, &extra), &[]).unwrap();
+        let fed = config.federation.unwrap();
+        assert_eq!(fed.max_request_bytes, 4 * 1024 * 1024);
+        assert_eq!(fed.requests_per_minute, 600);
+        assert!(fed.address_policy().allow_private);
+        assert!(fed.address_policy().allows("10.1.2.3".parse().unwrap()));
+        assert_eq!(
+            fed.pins().get_str("org-b.example").unwrap(),
+            ["127.0.0.1:8449".parse().unwrap()]
+        );
+        let name = |n: &str| ServerName::parse(n).unwrap();
+        assert!(fed.peer_allowed(&name("org-b.example")));
+        assert!(!fed.peer_allowed(&name("org-c.example")));
+        assert_eq!(
+            fed.own_authorities("org-a.example"),
+            [name("org-a.example"), name("fed.org-a.example:443")]
+        );
+
+        let env = [(
+            "PARLEY_FEDERATION__REQUESTS_PER_MINUTE".to_owned(),
+            "5".to_owned(),
+        )];
+        let config = Config::from_sources(&federation_toml(&f, ""), &env).unwrap();
+        let fed = config.federation.unwrap();
+        assert_eq!(fed.requests_per_minute, 5);
+        assert!(!fed.address_policy().allows("10.1.2.3".parse().unwrap()));
+        assert!(fed.peer_allowed(&name("anyone.example")));
+    }
+
+    #[test]
+    fn federation_errors_name_the_key() {
+        let f = Fixture::new();
+        for (extra, key) in [
+            (
+                "allowed_networks = [\"10.0.0.0\"]\n",
+                "`federation.allowed_networks`",
+            ),
+            (
+                "extra_ca_files = [\"/nope.pem\"]\n",
+                "`federation.extra_ca_files`",
+            ),
+            (
+                "deny_servers = [\"bad name\"]\n",
+                "`federation.deny_servers`",
+            ),
+            ("allow_servers = [\"a..b\"]\n", "`federation.allow_servers`"),
+            (
+                "also_known_as = [\"x:99999\"]\n",
+                "`federation.also_known_as`",
+            ),
+            ("max_request_bytes = 10\n", "`federation.max_request_bytes`"),
+            (
+                "requests_per_minute = 0\n",
+                "`federation.requests_per_minute`",
+            ),
+            ("allow_privat_addresses = true\n", "allow_privat_addresses"),
+            (
+                "[federation.pins]\n\"org-b.example:1\" = [\"127.0.0.1:1\"]\n",
+                "`federation.pins`",
+            ),
+            (
+                "[federation.pins]\n\"org-b.example\" = [\"127.0.0.1:1\", \"127.0.0.2:2\"]\n",
+                "`federation.pins`",
+            ),
+            (
+                "[federation.pins]\n\"org-b.example\" = []\n",
+                "`federation.pins`",
+            ),
+        ] {
+            let message = error(&federation_toml(&f, extra), &[]);
+            assert!(message.contains(key), "{extra}: {message}");
+        }
     }
 
     #[test]

@@ -30,6 +30,17 @@ pub enum AppError {
     /// The body or a parameter does not parse; the message says where.
     #[error("{0}")]
     BadJson(String),
+    /// Refused with a fixed status, code and message (federation requests: the message never
+    /// says more than a short reason).
+    #[error("{message}")]
+    Refused {
+        /// The status.
+        status: StatusCode,
+        /// The stable code.
+        code: ErrorCode,
+        /// A short reason.
+        message: &'static str,
+    },
     /// From the account service.
     #[error(transparent)]
     Account(#[from] crate::accounts::AccountError),
@@ -60,6 +71,11 @@ impl AppError {
                 ),
             ),
             Self::BadJson(message) => (StatusCode::BAD_REQUEST, body(ErrorCode::BadJson, message)),
+            Self::Refused {
+                status,
+                code,
+                message,
+            } => (*status, body(*code, message)),
             Self::Account(AccountError::Refused {
                 status,
                 code,

@@ -8,11 +8,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use parley_federation::{KeyError, ServerSigningKey};
+use parley_federation::{KeyError, ServerSigningKey, keys::RetiredKey};
 use zeroize::Zeroizing;
 
 /// The key file's name inside the data directory.
 pub const SIGNING_KEY_FILE: &str = "signing.key";
+
+/// The retired keys' file inside the data directory: a JSON list of [`RetiredKey`], kept so
+/// that the key document lists them under `old_verify_keys`.
+pub const RETIRED_KEYS_FILE: &str = "retired-signing-keys.json";
 
 /// Why the signing key cannot be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,12 @@ pub enum KeyFileError {
         path: PathBuf,
         /// What is wrong.
         source: KeyError,
+    },
+    /// The retired keys' file is not a JSON list of retired keys.
+    #[error("{path} is not a list of retired keys")]
+    InvalidRetired {
+        /// The file.
+        path: PathBuf,
     },
     /// Other users could read the key.
     #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600` on it")]
@@ -62,6 +72,70 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerSigningKey, KeyFileError>
         ServerSigningKey::generate().encode()
     })?;
     ServerSigningKey::decode(&text).map_err(|source| KeyFileError::Invalid { path, source })
+}
+
+/// The retired keys in `data_dir` (none if the file does not exist).
+pub fn load_retired(data_dir: &Path) -> Result<Vec<RetiredKey>, KeyFileError> {
+    let path = data_dir.join(RETIRED_KEYS_FILE);
+    match read_secret(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|_| KeyFileError::InvalidRetired { path }),
+        Err(KeyFileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `parley keys rotate`: retires the current key (expired now) and writes a new one. Returns
+/// the retired and the new key. A running server keeps signing with the key it started with
+/// until it restarts.
+///
+/// The retired list is written before the new key, so a crash in between leaves the old key
+/// current and also listed as retired, which the key document tolerates (it skips a retired
+/// key that is current); the next rotation then retires it properly.
+pub fn rotate(
+    data_dir: &Path,
+    now: std::time::SystemTime,
+) -> Result<(RetiredKey, ServerSigningKey), KeyFileError> {
+    let current = load_or_create(data_dir)?;
+    let mut retired = load_retired(data_dir)?;
+    let old = RetiredKey::retire(&current, now);
+    retired.retain(|key| key.key_id != old.key_id);
+    retired.push(old.clone());
+    let text =
+        serde_json::to_string_pretty(&retired).map_err(|_| KeyFileError::InvalidRetired {
+            path: data_dir.join(RETIRED_KEYS_FILE),
+        })?;
+    replace(&data_dir.join(RETIRED_KEYS_FILE), &text)?;
+    let mut new = ServerSigningKey::generate();
+    while new.key_id() == current.key_id() {
+        new = ServerSigningKey::generate();
+    }
+    replace(&data_dir.join(SIGNING_KEY_FILE), &new.encode())?;
+    Ok((old, new))
+}
+
+/// Writes `contents` beside `path` (owner-only) and renames it over `path`.
+fn replace(path: &Path, contents: &str) -> Result<(), KeyFileError> {
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let io_err = |source| KeyFileError::Io {
+        path: temp.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(io_err)?;
+    let done = file
+        .write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&temp, path));
+    if done.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    done.map_err(io_err)
 }
 
 /// Reads the secret file `name` in `data_dir`, first writing `make()` to it if it does not
@@ -161,6 +235,31 @@ mod tests {
             matches!(err, KeyFileError::Exposed { mode: 0o644, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rotation_retires_the_old_key_and_writes_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(dir.path()).unwrap();
+        assert!(load_retired(dir.path()).unwrap().is_empty());
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_764_000_000);
+        let (old, new) = rotate(dir.path(), at).unwrap();
+        assert_eq!(old.key_id, first.key_id());
+        assert_eq!(old.expired_ts, 1_764_000_000_000);
+        assert_eq!(load_or_create(dir.path()).unwrap().key_id(), new.key_id());
+        assert_eq!(
+            load_retired(dir.path()).unwrap(),
+            std::slice::from_ref(&old)
+        );
+        let (second, _) = rotate(dir.path(), at).unwrap();
+        assert_eq!(load_retired(dir.path()).unwrap(), [old, second]);
+        for file in [SIGNING_KEY_FILE, RETIRED_KEYS_FILE] {
+            let mode = fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod e2ee;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod keys;
 pub mod mail;

@@ -42,6 +42,9 @@ pub enum StartError {
     /// The federation TLS certificate or key.
     #[error("federation TLS: {0}")]
     Tls(String),
+    /// The federation setup (`[federation]`: extra CA files, the outbound client).
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FederationSetupError),
     /// The mail transport (`[mail]`).
     #[error(transparent)]
     Mail(#[from] mail::MailError),
@@ -77,9 +80,24 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     );
 
     let accounts = Accounts::new(&config, pool.clone()).await?;
+    let signing_key = Arc::new(signing_key);
+    let mut e2ee = crate::e2ee::E2ee::new(pool.clone(), &config.server_name);
+    let federation = match &config.federation {
+        Some(federation_config) => {
+            e2ee = e2ee.with_federation(federation_config);
+            Some(crate::federation::Federation::new(
+                &config.server_name,
+                federation_config,
+                Arc::clone(&signing_key),
+                keys::load_retired(&config.data_dir)?,
+            )?)
+        }
+        None => None,
+    };
     let state = AppState {
         accounts,
-        e2ee: crate::e2ee::E2ee::new(pool.clone(), &config.server_name),
+        federation,
+        e2ee,
         rooms: crate::rooms::Rooms::new(
             pool.clone(),
             &config.server_name,
@@ -95,7 +113,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         config: Arc::new(config),
         db: pool,
         metrics: Metrics::new()?,
-        signing_key: Arc::new(signing_key),
+        signing_key,
     };
     let shutdown = CancellationToken::new();
     let grace = state.config.grace_period();
@@ -153,7 +171,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         None => None,
     };
 
-    let workers = vec![
+    let mut workers = vec![
         mail::spawn_worker(
             mailer,
             state.db.clone(),
@@ -163,6 +181,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         realtime_worker,
         presence_worker,
     ];
+    if let Some(federation) = &state.federation {
+        workers.push(crate::federation::outbox::spawn_worker(
+            federation.clone(),
+            state.db.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     tracing::info!(%client_addr, ?federation_addr, "listening");
     Ok(RunningServer {

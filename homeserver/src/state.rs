@@ -28,4 +28,6 @@ pub struct AppState {
     pub realtime: crate::realtime::Hub,
     /// Who is online.
     pub presence: crate::realtime::presence::Presence,
+    /// Federation (identity, peer authentication, outbound client), when configured.
+    pub federation: Option<crate::federation::Federation>,
 }

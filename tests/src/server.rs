@@ -21,6 +21,23 @@ use url::Url;
 
 use crate::pg::TestDatabase;
 
+/// `[federation]` keys beyond the listener.
+#[derive(Debug, Clone, Default)]
+pub struct FederationOptions {
+    /// `allow_private_addresses`.
+    pub allow_private_addresses: bool,
+    /// `pins`: server name to one address.
+    pub pins: Vec<(String, SocketAddr)>,
+    /// `extra_ca_files`.
+    pub extra_ca_files: Vec<PathBuf>,
+    /// `also_known_as`.
+    pub also_known_as: Vec<String>,
+    /// `deny_servers`.
+    pub deny_servers: Vec<String>,
+    /// `requests_per_minute` (the server's default if `None`).
+    pub requests_per_minute: Option<u32>,
+}
+
 /// The settings a test chooses; everything else gets test defaults.
 #[derive(Debug, Clone)]
 pub struct TestConfig {
@@ -38,6 +55,8 @@ pub struct TestConfig {
     pub grace_period_secs: u64,
     /// `[federation]`: listen address, certificate and key files.
     pub federation: Option<(String, PathBuf, PathBuf)>,
+    /// The other `[federation]` keys (written only with `federation`).
+    pub federation_options: FederationOptions,
     /// `[mail.smtp]`: a relay on loopback, spoken to without TLS (`security = "plain"`). Without
     /// it, mail goes to the mailbox folder in `data_dir`.
     pub mail_relay: Option<SocketAddr>,
@@ -66,6 +85,7 @@ impl TestConfig {
             database_url: database.url().to_owned(),
             grace_period_secs: 10,
             federation: None,
+            federation_options: FederationOptions::default(),
             mail_relay: None,
             bcrypt_cost: 10,
             refresh_reuse_grace_secs: 30,
@@ -118,6 +138,25 @@ impl TestConfig {
                 path(cert),
                 path(key)
             );
+            let o = &self.federation_options;
+            let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+            let _ = writeln!(
+                text,
+                "allow_private_addresses = {}\nextra_ca_files = {}\nalso_known_as = {}\n\
+                 deny_servers = {}\npins = {{ {} }}",
+                o.allow_private_addresses,
+                list(o.extra_ca_files.iter().map(|p| path(p)).collect()),
+                list(o.also_known_as.iter().map(|n| quote(n)).collect()),
+                list(o.deny_servers.iter().map(|n| quote(n)).collect()),
+                o.pins
+                    .iter()
+                    .map(|(name, addr)| format!("{} = [{}]", quote(name), quote(&addr.to_string())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if let Some(rate) = o.requests_per_minute {
+                let _ = writeln!(text, "requests_per_minute = {rate}");
+            }
         }
         if let Some(relay) = &self.mail_relay {
             let _ = writeln!(

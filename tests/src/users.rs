@@ -134,6 +134,17 @@ impl TestUser {
         }
     }
 
+    /// The same session, at `server` (a restart of its server, at a new client port).
+    pub fn same_session_at(&self, server: &TestServer) -> Self {
+        Self {
+            user_id: self.user_id.clone(),
+            access_token: self.access_token.clone(),
+            device_id: self.device_id.clone(),
+            http: self.http.clone(),
+            base: server.base_url.clone(),
+        }
+    }
+
     /// The server's base URL.
     pub fn base_url(&self) -> &Url {
         &self.base

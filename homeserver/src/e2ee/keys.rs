@@ -265,6 +265,16 @@ impl E2ee {
         user: &AuthUser,
         request: &QueryKeysRequest,
     ) -> Result<QueryKeysResponse, KeyError> {
+        self.query_as(Some(&user.user_id), request).await
+    }
+
+    /// [`E2ee::query`] for `viewer`, a local user, or `None` for another server: then no
+    /// user-signing key is returned and only the owners' own signatures.
+    pub async fn query_as(
+        &self,
+        viewer: Option<&str>,
+        request: &QueryKeysRequest,
+    ) -> Result<QueryKeysResponse, KeyError> {
         let mut response = QueryKeysResponse {
             device_keys: BTreeMap::new(),
             master_keys: BTreeMap::new(),
@@ -287,7 +297,7 @@ impl E2ee {
                 continue;
             };
             let extra = self
-                .extra_signatures(account_id, user_id, &user.user_id)
+                .extra_signatures(account_id, user_id, viewer.unwrap_or(user_id))
                 .await?;
             let rows = sqlx::query!(
                 "select device_id, key_json from device_key
@@ -316,7 +326,7 @@ impl E2ee {
                 let target = match key.usage.as_str() {
                     "master" => &mut response.master_keys,
                     "self_signing" => &mut response.self_signing_keys,
-                    _ if *user_id == user.user_id => &mut response.user_signing_keys,
+                    _ if Some(user_id.as_str()) == viewer => &mut response.user_signing_keys,
                     _ => continue,
                 };
                 target.insert(user_id.clone(), json);

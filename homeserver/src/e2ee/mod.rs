@@ -74,6 +74,9 @@ impl KeyError {
 pub struct E2ee {
     db: PgPool,
     server_name: String,
+    /// The `[federation]` config when this server federates: to-device messages for allowed
+    /// peers' users are queued for them.
+    federation: Option<std::sync::Arc<crate::config::FederationConfig>>,
 }
 
 impl E2ee {
@@ -82,7 +85,14 @@ impl E2ee {
         Self {
             db,
             server_name: server_name.to_owned(),
+            federation: None,
         }
+    }
+
+    /// The same service, queueing to-device messages for the peers `config` allows.
+    pub fn with_federation(mut self, config: &crate::config::FederationConfig) -> Self {
+        self.federation = Some(std::sync::Arc::new(config.clone()));
+        self
     }
 
     /// The server part of a user id when it is another server's, `None` for this server.
@@ -92,6 +102,11 @@ impl E2ee {
             Some((_, server)) => Some(server),
             None => Some(""),
         }
+    }
+
+    /// Whether `user_id` is one of this server's (whether or not the account exists).
+    pub fn is_local(&self, user_id: &str) -> bool {
+        self.remote_server(user_id).is_none()
     }
 
     /// The account of a local user id, if any.

@@ -1,6 +1,14 @@
 //! To-device messages: stored per target device until that device acknowledges them.
 
+use std::collections::{BTreeMap, HashMap};
+
 use parley_client_api::keys::{PendingToDevice, SendToDeviceRequest, ToDeviceEvent};
+use parley_federation::{
+    ServerName,
+    api::{DirectToDevice, EDU_DIRECT_TO_DEVICE},
+};
+use serde_json::Value;
+use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::{
     E2ee, KeyError,
@@ -16,7 +24,9 @@ const MAX_TARGETS: usize = 1000;
 impl E2ee {
     /// Queues `content` for each target device (`*`: every device of the user). The sender is
     /// the caller, whatever the request says. A retry with the same `txn_id` from the same
-    /// device stores nothing more. Users of other servers and unknown devices are skipped.
+    /// device stores nothing more. Unknown devices are skipped. Messages to users of other
+    /// servers go into the federation outbox in the same transaction, one EDU per server (when
+    /// this server federates with that one; otherwise they are skipped).
     pub async fn send_to_device(
         &self,
         user: &AuthUser,
@@ -51,42 +61,105 @@ impl E2ee {
         if first.rows_affected() == 0 {
             return Ok(());
         }
+        let mut remote: HashMap<ServerName, BTreeMap<String, BTreeMap<String, Value>>> =
+            HashMap::new();
         for (user_id, by_device) in &request.messages {
             if self.remote_server(user_id).is_some() {
+                if let Some(server) = self.federating_with(user_id) {
+                    remote
+                        .entry(server)
+                        .or_default()
+                        .insert(user_id.clone(), by_device.clone());
+                }
                 continue;
             }
             let Some(account_id) = self.account_of(user_id).await? else {
                 continue;
             };
             for (device_id, content) in by_device {
-                let reached = sqlx::query_scalar!(
-                    "insert into to_device
-                         (account_id, device_id, sender_user_id, sender_device_id, event_type,
-                          content)
-                     select account_id, device_id, $3, $4, $5, $6 from device
-                     where account_id = $1 and ($2 = '*' or device_id = $2)
-                     order by device_id
-                     returning device_id",
+                store_to_device(
+                    &mut tx,
                     account_id,
+                    user_id,
                     device_id,
-                    user.user_id,
-                    user.device_id,
+                    &user.user_id,
+                    &user.device_id,
                     event_type,
-                    content
+                    content,
                 )
-                .fetch_all(&mut *tx)
                 .await?;
-                for device_id in reached {
-                    let target = DeviceRef {
-                        user_id: user_id.clone(),
-                        device_id,
-                    };
-                    sync::announce(&mut *tx, &KeyNotice::ToDevice(target)).await?;
-                }
             }
+        }
+        for (server, messages) in remote {
+            let edu = DirectToDevice {
+                sender: user.user_id.clone(),
+                event_type: event_type.to_owned(),
+                message_id: uuid::Uuid::new_v4().simple().to_string(),
+                messages,
+            };
+            let content = serde_json::to_string(&edu)
+                .map_err(|_| KeyError::invalid("The message cannot be encoded."))?;
+            crate::federation::outbox::enqueue(&mut tx, &server, EDU_DIRECT_TO_DEVICE, &content)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The server of `user_id` if it is another server this one federates with.
+    fn federating_with(&self, user_id: &str) -> Option<ServerName> {
+        let peers = self.federation.as_ref()?;
+        let server = crate::federation::inbound::user_server(user_id)?;
+        (server.as_str() != self.server_name && peers.peer_allowed(&server)).then_some(server)
+    }
+
+    /// Stores a to-device message from another server (its sender already checked against the
+    /// origin) for this server's users, inside the transaction that records the federation
+    /// transaction. Unknown users and devices are skipped. The `Err` is a refusal reason.
+    pub async fn receive_remote_to_device(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        message: &DirectToDevice,
+    ) -> Result<Result<(), &'static str>, KeyError> {
+        if message.event_type.is_empty() || message.event_type.chars().count() > MAX_ID_CHARS {
+            return Ok(Err("The event type must be 1 to 255 characters."));
+        }
+        let targets: usize = message.messages.values().map(BTreeMap::len).sum();
+        if targets > MAX_TARGETS {
+            return Ok(Err("Too many target devices."));
+        }
+        for (user_id, by_device) in &message.messages {
+            if self.remote_server(user_id).is_some() {
+                continue;
+            }
+            // Inside the transaction: it already holds a connection, and the pool may have
+            // none to spare.
+            let account_id = sqlx::query_scalar!(
+                "select account_id from account where user_id = $1 and disabled_at is null",
+                user_id
+            )
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(account_id) = account_id else {
+                continue;
+            };
+            for (device_id, content) in by_device {
+                store_to_device(
+                    tx,
+                    account_id,
+                    user_id,
+                    device_id,
+                    &message.sender,
+                    // A remote sender's device is not part of the EDU (the encrypted content
+                    // names its sender key).
+                    "",
+                    &message.event_type,
+                    content,
+                )
+                .await?;
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// The oldest messages waiting for the caller's device after id `after` (at most `limit`,
@@ -134,4 +207,43 @@ impl E2ee {
         .await?;
         Ok(deleted.rows_affected())
     }
+}
+
+/// Stores `content` for `device_id` (`*`: every device) of a local account and tells each
+/// reached device's connections.
+#[allow(clippy::too_many_arguments)]
+async fn store_to_device(
+    conn: &mut PgConnection,
+    account_id: uuid::Uuid,
+    user_id: &str,
+    device_id: &str,
+    sender_user_id: &str,
+    sender_device_id: &str,
+    event_type: &str,
+    content: &Value,
+) -> Result<(), KeyError> {
+    let reached = sqlx::query_scalar!(
+        "insert into to_device
+             (account_id, device_id, sender_user_id, sender_device_id, event_type, content)
+         select account_id, device_id, $3, $4, $5, $6 from device
+         where account_id = $1 and ($2 = '*' or device_id = $2)
+         order by device_id
+         returning device_id",
+        account_id,
+        device_id,
+        sender_user_id,
+        sender_device_id,
+        event_type,
+        content
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for device_id in reached {
+        let target = DeviceRef {
+            user_id: user_id.to_owned(),
+            device_id,
+        };
+        sync::announce(&mut *conn, &KeyNotice::ToDevice(target)).await?;
+    }
+    Ok(())
 }

@@ -105,7 +105,7 @@ pub(super) async fn upload(
     Ok(Json(state.e2ee.upload(&user, &request).await?))
 }
 
-/// The device and cross-signing keys of users (this server's users for now).
+/// The device and cross-signing keys of users, asking other servers for theirs.
 #[utoipa::path(post, path = "/api/v1/keys/query", tag = "keys", security(("bearer" = [])),
     request_body = QueryKeysRequest, responses((status = 200, body = QueryKeysResponse)))]
 pub(super) async fn query(
@@ -113,7 +113,9 @@ pub(super) async fn query(
     user: AuthUser,
     ApiJson(request): ApiJson<QueryKeysRequest>,
 ) -> Result<Json<QueryKeysResponse>, AppError> {
-    Ok(Json(state.e2ee.query(&user, &request).await?))
+    Ok(Json(
+        crate::federation::remote_keys::query(&state, &user, request).await?,
+    ))
 }
 
 /// Claim one one-time key per device (the fallback key once they run out).
@@ -124,7 +126,9 @@ pub(super) async fn claim(
     _user: AuthUser,
     ApiJson(request): ApiJson<ClaimKeysRequest>,
 ) -> Result<Json<ClaimKeysResponse>, AppError> {
-    Ok(Json(state.e2ee.claim(&request).await?))
+    Ok(Json(
+        crate::federation::remote_keys::claim(&state, request).await?,
+    ))
 }
 
 /// The calling device's unclaimed one-time keys and unused fallback keys.

@@ -3,7 +3,7 @@
 mod account;
 mod auth;
 pub mod extract;
-mod federation;
+pub mod federation;
 mod health;
 mod keys;
 mod metrics;
@@ -62,7 +62,7 @@ pub fn client_router(state: AppState) -> Router {
 /// The router of the federation listener.
 pub fn federation_router(state: AppState) -> Router {
     let router = Router::new()
-        .merge(federation::router())
+        .merge(federation::router(&state))
         .merge(health::router())
         .fallback(|| async { AppError::Unrecognized })
         .layer(middleware::from_fn_with_state(

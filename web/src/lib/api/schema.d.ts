@@ -349,7 +349,7 @@ export interface paths {
     }
     get?: never
     put?: never
-    /** The device and cross-signing keys of users (this server's users for now). */
+    /** The device and cross-signing keys of users, asking other servers for theirs. */
     post: operations['query']
     delete?: never
     options?: never
@@ -770,6 +770,7 @@ export interface components {
       | 'M_FORBIDDEN'
       | 'M_EMAIL_NOT_VERIFIED'
       | 'M_USER_DEACTIVATED'
+      | 'M_UNAUTHORIZED'
       | 'M_MISSING_TOKEN'
       | 'M_UNKNOWN_TOKEN'
       | 'M_UNRECOGNIZED'

@@ -1,0 +1,158 @@
+//! The federation endpoints: their paths and the request and response bodies.
+//!
+//! Every endpoint here needs a request signature (see [`crate::signature`]); only the key
+//! document and the version endpoint do not. Bodies are JSON; unknown members are ignored.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ServerName;
+
+/// `GET`: the server's name and software version, unauthenticated.
+pub const VERSION_PATH: &str = "/_parley/federation/v1/version";
+
+/// `POST`: device and cross-signing keys of the receiver's users ([`QueryKeysRequest`]).
+pub const QUERY_KEYS_PATH: &str = "/_parley/federation/v1/user/keys/query";
+
+/// `POST`: one one-time key per device of the receiver's users ([`ClaimKeysRequest`]).
+pub const CLAIM_KEYS_PATH: &str = "/_parley/federation/v1/user/keys/claim";
+
+/// The prefix of `PUT /_parley/federation/v1/send/{txn_id}` ([`Transaction`]).
+pub const SEND_PATH_PREFIX: &str = "/_parley/federation/v1/send/";
+
+/// The path that sends transaction `txn_id`. Transaction ids are `A-Z a-z 0-9 . _ -` only
+/// (see [`is_txn_id`]), so they need no escaping.
+pub fn send_path(txn_id: &str) -> String {
+    format!("{SEND_PATH_PREFIX}{txn_id}")
+}
+
+/// Whether `text` is a valid transaction id: 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
+pub fn is_txn_id(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The most EDUs in one transaction.
+pub const MAX_EDUS_PER_TRANSACTION: usize = 100;
+
+/// The EDU type of a to-device message.
+pub const EDU_DIRECT_TO_DEVICE: &str = "m.direct_to_device";
+
+/// `POST /_parley/federation/v1/user/keys/query`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueryKeysRequest {
+    /// `{user_id: [device_id, ...]}`; an empty list means every device. Users of other servers
+    /// than the receiver are ignored.
+    pub device_keys: BTreeMap<String, Vec<String>>,
+}
+
+/// The answer to [`QueryKeysRequest`]. The user-signing key is never sent over federation.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct QueryKeysResponse {
+    /// `{user_id: {device_id: device keys}}`, as the device uploaded them plus signatures by
+    /// their owner.
+    #[serde(default)]
+    pub device_keys: BTreeMap<String, BTreeMap<String, Box<RawValue>>>,
+    /// `{user_id: master key}`.
+    #[serde(default)]
+    pub master_keys: BTreeMap<String, Box<RawValue>>,
+    /// `{user_id: self-signing key}`.
+    #[serde(default)]
+    pub self_signing_keys: BTreeMap<String, Box<RawValue>>,
+}
+
+/// `POST /_parley/federation/v1/user/keys/claim`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClaimKeysRequest {
+    /// `{user_id: {device_id: algorithm}}`.
+    pub one_time_keys: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// The answer to [`ClaimKeysRequest`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ClaimKeysResponse {
+    /// `{user_id: {device_id: {"<algorithm>:<key id>": key}}}`.
+    #[serde(default)]
+    pub one_time_keys: BTreeMap<String, BTreeMap<String, BTreeMap<String, Box<RawValue>>>>,
+}
+
+/// `PUT /_parley/federation/v1/send/{txn_id}`: a batch of EDUs from one origin.
+///
+/// The sender numbers its transactions per destination and sends them one at a time; a retry
+/// carries the same id and the same EDUs. The receiver applies a transaction at most once per
+/// `(origin, txn_id)` and answers a repeat with its first answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transaction {
+    /// The sending server; must be the server that signed the request.
+    pub origin: ServerName,
+    /// When the sender made the transaction, in milliseconds since the Unix epoch.
+    pub origin_server_ts: u64,
+    /// The EDUs, at most [`MAX_EDUS_PER_TRANSACTION`], applied in order.
+    pub edus: Vec<Edu>,
+}
+
+/// An ephemeral data unit: something that is delivered, not stored in a room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Edu {
+    /// The kind, e.g. [`EDU_DIRECT_TO_DEVICE`]. Unknown kinds are ignored (and reported).
+    pub edu_type: String,
+    /// The content, whose shape depends on the kind.
+    pub content: Box<RawValue>,
+}
+
+/// The content of an [`EDU_DIRECT_TO_DEVICE`] EDU: one message to some devices of the
+/// receiver's users.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectToDevice {
+    /// The sending user; must be a user of the origin server.
+    pub sender: String,
+    /// The event type of the message.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Unique per sender; lets a receiver drop duplicates.
+    pub message_id: String,
+    /// `{user_id: {device_id or "*": content}}`.
+    pub messages: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+}
+
+/// The receiver's answer to a [`Transaction`] (`200`): what happened to each EDU, by its index.
+/// An EDU missing from `refused` was applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionResponse {
+    /// `{index: reason}` for EDUs that were not applied (and will not be on a retry).
+    #[serde(default)]
+    pub refused: BTreeMap<usize, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn transaction_ids() {
+        assert!(is_txn_id("org-a.example_17"));
+        for bad in ["", "a/b", "a b", "é", &"x".repeat(65)] {
+            assert!(!is_txn_id(bad), "{bad}");
+        }
+        assert_eq!(send_path("t1"), "/_parley/federation/v1/send/t1");
+    }
+
+    #[test]
+    fn a_transaction_round_trips() {
+        let text = r#"{"origin":"Org-A.example","origin_server_ts":5,"edus":[{"edu_type":"m.direct_to_device","content":{"sender":"@a:org-a.example","type":"m.x","message_id":"m1","messages":{"@b:org-b.example":{"*":{"k":1}}}}}]}"#;
+        let txn: Transaction = serde_json::from_str(text).unwrap();
+        assert_eq!(txn.origin.as_str(), "org-a.example");
+        let edu: DirectToDevice = serde_json::from_str(txn.edus[0].content.get()).unwrap();
+        assert_eq!(
+            edu.messages["@b:org-b.example"]["*"],
+            serde_json::json!({"k": 1})
+        );
+        let answer: TransactionResponse = serde_json::from_str(r#"{"refused":{"0":"x"}}"#).unwrap();
+        assert_eq!(answer.refused[&0], "x");
+    }
+}
