@@ -21,7 +21,6 @@ import {
   assertNoPageProblems,
   createSiblingDatabase,
   launchBrowser,
-  linkIn,
   pageOf,
   requireInputs,
   RESULTS_DIR,
@@ -29,7 +28,8 @@ import {
   startHomeserver,
   stepsWithServerLog,
   waitForDeviceKeys,
-  waitForMail,
+  signInWithForm,
+  signUpAndConfirm as signUpAndConfirmAt,
 } from './support.mjs'
 
 const ANN = { username: 'ann', email: 'ann@example.org', fullName: 'Ann Example' }
@@ -54,50 +54,18 @@ const baseUrl = () => {
   assert.ok(server, 'the server did not start')
   return server.baseUrl
 }
-const at = (/** @type {string} */ path) => new URL(path, baseUrl()).href
 
 /** @param {{ username: string, email: string, fullName: string }} user */
 async function signUpAndConfirm(user) {
   assert.ok(server, 'the server did not start')
-  const response = await fetch(at('api/v1/account/register'), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      username: user.username,
-      email: user.email,
-      full_name: user.fullName,
-      password: PASSWORD,
-    }),
-  })
-  assert.ok(response.ok, `sign-up of ${user.username}: HTTP ${String(response.status)}`)
-  const mail = await waitForMail(server.dataDir, {
-    to: user.email,
-    filter: (candidate) => candidate.text.includes('/verify-email?token='),
-  })
-  const token = new URL(linkIn(mail, '/verify-email', baseUrl())).searchParams.get('token')
-  assert.ok(token, 'no token in the link')
-  const verified = await fetch(at('api/v1/account/verify-email'), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ token }),
-  })
-  assert.ok(verified.ok, `verification of ${user.username}: HTTP ${String(verified.status)}`)
+  await signUpAndConfirmAt(server, user, PASSWORD)
 }
 
 /**
  * @param {import('./support.mjs').Browser | undefined} browser
  * @param {{ username: string }} user
  */
-async function signIn(browser, user) {
-  const page = pageOf(browser)
-  await page.goto(at('sign-in'))
-  const form = page.getByRole('form', { name: 'Sign in' })
-  await form.getByLabel('Username or email').fill(user.username)
-  await form.getByLabel('Password', { exact: true }).fill(PASSWORD)
-  await form.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL(at('chats'))
-  await page.getByRole('heading', { level: 1, name: 'Chats' }).waitFor()
-}
+const signIn = (browser, user) => signInWithForm(browser, baseUrl(), user, PASSWORD)
 
 /**
  * @param {{ username: string }} user

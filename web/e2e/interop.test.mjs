@@ -16,12 +16,11 @@ import * as wasm from '@matrix-org/matrix-sdk-crypto-wasm'
 
 import {
   createSiblingDatabase,
-  linkIn,
   requireInputs,
   SERVER_NAME,
   startHomeserver,
-  waitForMail,
   withDeadline,
+  signUpAndConfirm as signUpAndConfirmAt,
 } from './support.mjs'
 
 const PASSWORD = 'correct horse battery staple 42'
@@ -46,25 +45,9 @@ const at = (/** @type {string} */ path) => new URL(path, baseUrl()).href
 
 /** @param {string} username */
 async function signUpAndConfirm(username) {
-  assert.ok(server)
-  const email = `${username}@example.org`
-  const response = await fetch(at('api/v1/account/register'), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ username, email, full_name: username, password: PASSWORD }),
-  })
-  assert.ok(response.ok, `sign-up of ${username}: HTTP ${String(response.status)}`)
-  const mail = await waitForMail(server.dataDir, {
-    to: email,
-    filter: (candidate) => candidate.text.includes('/verify-email?token='),
-  })
-  const token = new URL(linkIn(mail, '/verify-email', baseUrl())).searchParams.get('token')
-  const verified = await fetch(at('api/v1/account/verify-email'), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ token }),
-  })
-  assert.ok(verified.ok, `verification of ${username}: HTTP ${String(verified.status)}`)
+  assert.ok(server, 'the server did not start')
+  const user = { username, email: `${username}@example.org`, fullName: username }
+  await signUpAndConfirmAt(server, user, PASSWORD)
 }
 
 /**

@@ -568,3 +568,57 @@ export function assertNoPageProblems(browser) {
   const problems = browser?.problems.splice(0) ?? []
   assert.deepEqual(problems, [], 'the page reported errors or CSP violations')
 }
+
+// ---- accounts ---------------------------------------------------------------------------
+
+/**
+ * Signs up through the API and confirms the address with the mailed link.
+ * @param {Homeserver} server
+ * @param {{ username: string, email: string, fullName: string }} user
+ * @param {string} password
+ */
+export async function signUpAndConfirm(server, user, password) {
+  const at = (/** @type {string} */ path) => new URL(path, server.baseUrl).href
+  const response = await fetch(at('api/v1/account/register'), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      username: user.username,
+      email: user.email,
+      full_name: user.fullName,
+      password,
+    }),
+  })
+  assert.ok(response.ok, `sign-up of ${user.username}: HTTP ${String(response.status)}`)
+  const mail = await waitForMail(server.dataDir, {
+    to: user.email,
+    filter: (candidate) => candidate.text.includes('/verify-email?token='),
+  })
+  const token = new URL(linkIn(mail, '/verify-email', server.baseUrl)).searchParams.get('token')
+  assert.ok(token, 'no token in the link')
+  const verified = await fetch(at('api/v1/account/verify-email'), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token }),
+  })
+  assert.ok(verified.ok, `verification of ${user.username}: HTTP ${String(verified.status)}`)
+}
+
+/**
+ * Signs in with the sign-in form and waits for the chats screen.
+ * @param {Browser | undefined} browser
+ * @param {string} baseUrl
+ * @param {{ username: string }} user
+ * @param {string} password
+ */
+export async function signInWithForm(browser, baseUrl, user, password) {
+  const at = (/** @type {string} */ path) => new URL(path, baseUrl).href
+  const page = pageOf(browser)
+  await page.goto(at('sign-in'))
+  const form = page.getByRole('form', { name: 'Sign in' })
+  await form.getByLabel('Username or email').fill(user.username)
+  await form.getByLabel('Password', { exact: true }).fill(password)
+  await form.getByRole('button', { name: 'Sign in' }).click()
+  await page.waitForURL(at('chats'))
+  await page.getByRole('heading', { level: 1, name: 'Chats' }).waitFor()
+}
