@@ -1,14 +1,10 @@
-import { RotateCw } from 'lucide-react'
-
+import { LoadFailedCard } from '@/components/layout/load-failed-card'
 import { LoadingCard } from '@/components/layout/loading-card'
-import { Button } from '@/components/ui/button'
-import { Card, CardDescription, CardFooter, CardHeader, CardTitle } from '@/components/ui/card'
 import { useProfile } from '@/features/account/api/get-profile'
 import { ChangeEmailForm } from '@/features/account/components/change-email-form'
 import { ChangePasswordForm } from '@/features/account/components/change-password-form'
 import { EditProfileForm } from '@/features/account/components/edit-profile-form'
 import { ProfileDetails } from '@/features/account/components/profile-details'
-import { describeApiFailure } from '@/lib/describe-api-failure'
 
 /** The profile page: who you are, and the forms to change names, password and address. */
 export function AccountProfile() {
@@ -16,27 +12,13 @@ export function AccountProfile() {
 
   if (isPending) return <LoadingCard label="Loading your profile…" className="max-w-none" />
   if (data === undefined) {
-    const { title, detail } = describeApiFailure(error)
     return (
-      <Card role="alert">
-        <CardHeader>
-          <CardTitle asHeading="h1" className="text-2xl">
-            {title}
-          </CardTitle>
-          <CardDescription>Your profile could not be loaded. {detail}</CardDescription>
-        </CardHeader>
-        <CardFooter>
-          <Button
-            aria-disabled={isFetching}
-            onClick={() => {
-              if (!isFetching) void refetch()
-            }}
-          >
-            <RotateCw />
-            Retry
-          </Button>
-        </CardFooter>
-      </Card>
+      <LoadFailedCard
+        what="Your profile"
+        error={error}
+        retrying={isFetching}
+        onRetry={() => void refetch()}
+      />
     )
   }
 

@@ -1,7 +1,8 @@
-import { LogOut, MonitorSmartphone, RotateCw, ShieldAlert } from 'lucide-react'
+import { LogOut, MonitorSmartphone, ShieldAlert } from 'lucide-react'
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react'
 import { toast } from 'sonner'
 
+import { LoadFailedCard } from '@/components/layout/load-failed-card'
 import { LoadingCard } from '@/components/layout/loading-card'
 import { Alert, AlertDescription, AlertTitle } from '@/components/ui/alert'
 import { Badge } from '@/components/ui/badge'
@@ -31,27 +32,13 @@ export function SessionList() {
 
   if (isPending) return <LoadingCard label="Loading your sessions…" className="max-w-none" />
   if (data === undefined) {
-    const { title, detail } = describeApiFailure(error)
     return (
-      <Card role="alert">
-        <CardHeader>
-          <CardTitle asHeading="h1" className="text-2xl">
-            {title}
-          </CardTitle>
-          <CardDescription>Your sessions could not be loaded. {detail}</CardDescription>
-        </CardHeader>
-        <CardFooter>
-          <Button
-            aria-disabled={isFetching}
-            onClick={() => {
-              if (!isFetching) void refetch()
-            }}
-          >
-            <RotateCw />
-            Retry
-          </Button>
-        </CardFooter>
-      </Card>
+      <LoadFailedCard
+        what="Your sessions"
+        error={error}
+        retrying={isFetching}
+        onRetry={() => void refetch()}
+      />
     )
   }
 
