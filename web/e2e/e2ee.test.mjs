@@ -10,12 +10,10 @@
 //   E2E_PARLEY_BIN=../target/debug/parley E2E_DATABASE_URL=postgres://... npm run e2e
 
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
-import { promisify } from 'node:util'
 
 import {
   assertNoPageProblems,
@@ -30,6 +28,7 @@ import {
   waitForDeviceKeys,
   signInWithForm,
   signUpAndConfirm as signUpAndConfirmAt,
+  assertCiphertextOnly,
 } from './support.mjs'
 
 const ANN = { username: 'ann', email: 'ann@example.org', fullName: 'Ann Example' }
@@ -37,8 +36,6 @@ const BOB = { username: 'bob', email: 'bob@example.org', fullName: 'Bob Example'
 const PASSWORD = 'correct horse battery staple 42'
 const idOf = (/** @type {{ username: string }} */ user) => `@${user.username}:${SERVER_NAME}`
 const SECRETS = ['The eagle lands at dawn', 'Bring the blue umbrella', 'Meet me by the old mill']
-
-const execFileAsync = promisify(execFile)
 
 /** @type {{ url: string, drop: () => Promise<void> } | undefined} */ let database
 /** @type {import('./support.mjs').Homeserver | undefined} */ let server
@@ -197,19 +194,7 @@ describe('end-to-end encryption in the browser', { timeout: 300_000 }, () => {
 
   step('the database holds the messages as ciphertext only', async () => {
     assert.ok(database, 'no database')
-    const { stdout: types } = await execFileAsync('psql', [
-      database.url,
-      '-Atc',
-      "select type, count(*) from event where type not like 'parley.room.%' group by type",
-    ])
-    assert.equal(types.trim(), 'm.room.encrypted|2')
-    const { stdout: dump } = await execFileAsync('pg_dump', ['--data-only', database.url], {
-      maxBuffer: 256 * 1024 * 1024,
-    })
-    assert.ok(dump.includes('m.megolm.v1.aes-sha2'), 'the dump has no encrypted events')
-    for (const secret of SECRETS) {
-      assert.ok(!dump.includes(secret), `"${secret}" is in the database in plaintext`)
-    }
+    await assertCiphertextOnly(database.url, 2, SECRETS)
   })
 
   step('Bob signs in on a second device; Ann’s conversation announces it', async () => {

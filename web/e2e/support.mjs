@@ -622,3 +622,29 @@ export async function signInWithForm(browser, baseUrl, user, password) {
   await page.waitForURL(at('chats'))
   await page.getByRole('heading', { level: 1, name: 'Chats' }).waitFor()
 }
+
+// ---- what the server stores ---------------------------------------------------------------
+
+/**
+ * Checks that the database holds the sent messages as ciphertext only: exactly `encrypted`
+ * message events, all `m.room.encrypted`, and none of `secrets` anywhere in a data-only dump of
+ * the whole database (events, to-device messages, keys...).
+ * @param {string} databaseUrl
+ * @param {number} encrypted
+ * @param {readonly string[]} secrets
+ */
+export async function assertCiphertextOnly(databaseUrl, encrypted, secrets) {
+  const { stdout: types } = await execFileAsync('psql', [
+    databaseUrl,
+    '-Atc',
+    "select type, count(*) from event where type not like 'parley.room.%' group by type",
+  ])
+  assert.equal(types.trim(), `m.room.encrypted|${String(encrypted)}`)
+  const { stdout: dump } = await execFileAsync('pg_dump', ['--data-only', databaseUrl], {
+    maxBuffer: 256 * 1024 * 1024,
+  })
+  assert.ok(dump.includes('m.megolm.v1.aes-sha2'), 'the dump has no encrypted events')
+  for (const secret of secrets) {
+    assert.ok(!dump.includes(secret), `"${secret}" is in the database in plaintext`)
+  }
+}
