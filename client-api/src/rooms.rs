@@ -176,6 +176,18 @@ pub struct SendResponse {
     pub seq: i64,
 }
 
+/// A send into a room of another server that its server has not confirmed yet (`202`): it is
+/// queued on ours and goes through in order when the room's server answers. The device then
+/// gets a `sent` frame (or an `error` frame if the room's server refused it); a retry with the
+/// same transaction id answers `202` again until then, and `200` after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PendingSendResponse {
+    /// Always true.
+    pub pending: bool,
+    /// The client's transaction id.
+    pub txn_id: String,
+}
+
 /// Adds someone to a group.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

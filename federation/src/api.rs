@@ -42,6 +42,232 @@ pub const MAX_EDUS_PER_TRANSACTION: usize = 100;
 /// The EDU type of a to-device message.
 pub const EDU_DIRECT_TO_DEVICE: &str = "m.direct_to_device";
 
+/// `POST`: which of the listed users exist on the receiver ([`QueryUsersRequest`]).
+pub const QUERY_USERS_PATH: &str = "/_parley/federation/v1/users/query";
+
+/// `POST`: a membership, role, name or topic change in a room the receiver owns, asked by a
+/// member of the sender ([`RoomOpRequest`]). Answered `200 {}` once applied, or with an error.
+pub const ROOM_OP_PATH: &str = "/_parley/federation/v1/rooms/op";
+
+/// The EDU type of an event of a room, sent by the room's owner to every server with members
+/// ([`RoomEvent`]).
+pub const EDU_ROOM_EVENT: &str = "parley.room.event";
+
+/// The EDU type of a member's send, from the member's server to the room's owner
+/// ([`RoomSend`]).
+pub const EDU_ROOM_SEND: &str = "parley.room.send";
+
+/// The EDU type of a typing notice ([`Typing`]).
+pub const EDU_TYPING: &str = "parley.typing";
+
+/// The EDU type of a member's delivery and read positions ([`Receipt`]).
+pub const EDU_RECEIPT: &str = "parley.receipt";
+
+/// The EDU type of a user's presence ([`Presence`]).
+pub const EDU_PRESENCE: &str = "parley.presence";
+
+/// The EDU type that says a user's devices or cross-signing keys changed
+/// ([`DeviceListUpdate`]).
+pub const EDU_DEVICE_LIST_UPDATE: &str = "parley.device_list_update";
+
+/// `POST /_parley/federation/v1/users/query`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueryUsersRequest {
+    /// User ids of the receiver's (others are ignored), at most 1000.
+    pub user_ids: Vec<String>,
+}
+
+/// The answer to [`QueryUsersRequest`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueryUsersResponse {
+    /// The ones that exist and can be added to rooms.
+    pub users: Vec<String>,
+}
+
+/// A role in a room, as in the client API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomRole {
+    /// Reads and sends.
+    Member,
+    /// Also manages members, name and topic.
+    Admin,
+    /// Also makes owners.
+    Owner,
+}
+
+/// `POST /_parley/federation/v1/rooms/op`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomOpRequest {
+    /// A room of the receiver's.
+    pub room_id: String,
+    /// Who asks: a user of the sending server and a member of the room.
+    pub sender: String,
+    /// What they ask for.
+    pub op: RoomOp,
+}
+
+/// A change asked of a room's owner, checked there as if the sender were local.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum RoomOp {
+    /// Add `user_id` to a group with `role`.
+    Add {
+        /// Whom.
+        user_id: String,
+        /// With which role.
+        role: RoomRole,
+    },
+    /// Remove `user_id` (oneself: leave).
+    Remove {
+        /// Whom.
+        user_id: String,
+    },
+    /// Change `user_id`'s role.
+    SetRole {
+        /// Whom.
+        user_id: String,
+        /// The new role.
+        role: RoomRole,
+    },
+    /// Rename a group or change its topic (an empty topic clears it).
+    Update {
+        /// The new name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The new topic.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+    },
+    /// Join a direct room one is a party of again.
+    RejoinDirect,
+}
+
+/// An event of a room as its owner stored it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomEventData {
+    /// `$opaque`.
+    pub event_id: String,
+    /// The room's sequence number of the event.
+    pub seq: i64,
+    /// Who sent it.
+    pub sender: String,
+    /// The sending device, for client events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The sender's transaction id: sent to the sender's server only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_id: Option<String>,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The content (ciphertext for messages), as stored.
+    pub content: Box<RawValue>,
+    /// When the owner stored it, in milliseconds since the Unix epoch.
+    pub origin_server_ts: i64,
+}
+
+/// A member in a [`RoomSnapshot`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomMemberState {
+    /// The member.
+    pub user_id: String,
+    /// Their role.
+    pub role: RoomRole,
+}
+
+/// A room's state as of an event: sent with the first event a server receives of a room.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    /// `direct` or `group`.
+    pub kind: String,
+    /// Who created it.
+    pub creator: String,
+    /// The group's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The group's topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Every member after the event.
+    pub members: Vec<RoomMemberState>,
+}
+
+/// The content of an [`EDU_ROOM_EVENT`] EDU. Only the room's owner sends it; a receiver keeps a
+/// replica of the room's timeline for its users and applies each seq once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomEvent {
+    /// The room (its server is the sender).
+    pub room_id: String,
+    /// The room's state, when this is the first event the receiver gets of the room (it has
+    /// just gained a member there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<RoomSnapshot>,
+    /// The event.
+    pub event: RoomEventData,
+}
+
+/// The content of an [`EDU_ROOM_SEND`] EDU: a member's event for the owner to order and store.
+/// The owner answers a retry (same sender, device and transaction id) with the first event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomSend {
+    /// A room of the receiver's.
+    pub room_id: String,
+    /// A user of the sending server.
+    pub sender: String,
+    /// Their device.
+    pub device_id: String,
+    /// Their transaction id.
+    pub txn_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The content.
+    pub content: Box<RawValue>,
+}
+
+/// The content of an [`EDU_TYPING`] EDU.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Typing {
+    /// The room.
+    pub room_id: String,
+    /// A user of the sending server.
+    pub user_id: String,
+    /// Started or stopped.
+    pub typing: bool,
+}
+
+/// The content of an [`EDU_RECEIPT`] EDU.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The room.
+    pub room_id: String,
+    /// A user of the sending server.
+    pub user_id: String,
+    /// The newest event one of their devices received.
+    pub delivered_seq: i64,
+    /// The newest event they read.
+    pub read_seq: i64,
+}
+
+/// The content of an [`EDU_PRESENCE`] EDU.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Presence {
+    /// A user of the sending server.
+    pub user_id: String,
+    /// Online now.
+    pub online: bool,
+    /// When they were last seen online, in milliseconds since the Unix epoch.
+    pub last_seen_ts: i64,
+}
+
+/// The content of an [`EDU_DEVICE_LIST_UPDATE`] EDU: query this user's keys again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceListUpdate {
+    /// A user of the sending server.
+    pub user_id: String,
+}
+
 /// `POST /_parley/federation/v1/user/keys/query`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QueryKeysRequest {

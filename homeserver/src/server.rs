@@ -96,13 +96,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let state = AppState {
         accounts,
-        federation,
+        federation: federation.clone(),
         e2ee,
         rooms: crate::rooms::Rooms::new(
             pool.clone(),
             &config.server_name,
             config.client.send_batch_max,
-        ),
+        )
+        .with_federation(federation.clone()),
         realtime: crate::realtime::Hub::new(std::time::Duration::from_secs(
             config.client.typing_timeout_secs,
         )),

@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use parley_federation::api;
+
 use super::{E2ee, KeyError};
-use crate::accounts::AuthUser;
+use crate::{accounts::AuthUser, federation::outbox};
 
 /// The channel of key-state announcements (payload: a [`KeyNotice`]).
 pub const KEYS_CHANNEL: &str = "parley_keys";
@@ -112,9 +114,25 @@ pub async fn announce<'e>(
     Ok(())
 }
 
-/// Records that `user_id`'s devices or keys changed: everyone who shares a room with them,
-/// and their own devices, learn it.
+/// Records that our user `user_id`'s devices or keys changed: everyone who shares a room with
+/// them, and their own devices, learn it; so do the other servers of those rooms (durably, so
+/// none misses an update).
 pub async fn record_keys_changed(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    record_remote_keys_changed(tx, user_id).await?;
+    let servers = outbox::co_member_servers(tx, user_id).await?;
+    let content = serde_json::to_string(&api::DeviceListUpdate {
+        user_id: user_id.to_owned(),
+    })
+    .unwrap_or_default();
+    outbox::enqueue_to(tx, &servers, api::EDU_DEVICE_LIST_UPDATE, &content, None).await
+}
+
+/// Records that `user_id`'s devices or keys changed, for our users only (another server told
+/// us of its user's change).
+pub async fn record_remote_keys_changed(
     tx: &mut Transaction<'_, Postgres>,
     user_id: &str,
 ) -> Result<(), sqlx::Error> {

@@ -6,10 +6,12 @@ use parley_client_api::ErrorCode;
 use parley_federation::{
     ServerName,
     api::{
-        DirectToDevice, EDU_DIRECT_TO_DEVICE, MAX_EDUS_PER_TRANSACTION, Transaction,
-        TransactionResponse, is_txn_id,
+        self, DirectToDevice, EDU_DEVICE_LIST_UPDATE, EDU_DIRECT_TO_DEVICE, EDU_PRESENCE,
+        EDU_RECEIPT, EDU_ROOM_EVENT, EDU_ROOM_SEND, EDU_TYPING, Edu, MAX_EDUS_PER_TRANSACTION,
+        RoomEvent, RoomSend, Transaction, TransactionResponse, is_txn_id,
     },
 };
+use serde::de::DeserializeOwned;
 
 use super::refused;
 use crate::{error::AppError, state::AppState};
@@ -58,18 +60,64 @@ pub async fn receive(
         return serde_json::from_str(&stored)
             .map_err(|e| AppError::Internal(format!("stored transaction answer: {e}")));
     }
+    lock_rooms(&mut tx, &transaction.edus).await?;
     let mut response = TransactionResponse::default();
+    let mut stored_events = false;
     for (index, edu) in transaction.edus.iter().enumerate() {
         let outcome = match edu.edu_type.as_str() {
-            EDU_DIRECT_TO_DEVICE => match serde_json::from_str::<DirectToDevice>(edu.content.get())
-            {
+            EDU_DIRECT_TO_DEVICE => match parse::<DirectToDevice>(edu) {
                 Ok(message) if sender_is_of(&message.sender, origin) => state
                     .e2ee
                     .receive_remote_to_device(&mut tx, &message)
                     .await
                     .map_err(|e| AppError::Internal(format!("to-device EDU: {e}")))?,
                 Ok(_) => Err("The sender is not a user of the origin server."),
-                Err(_) => Err("Malformed to-device EDU."),
+                Err(reason) => Err(reason),
+            },
+            EDU_ROOM_EVENT => match parse::<RoomEvent>(edu) {
+                Ok(event) => {
+                    stored_events = true;
+                    state.rooms.receive_event(&mut tx, origin, &event).await?
+                }
+                Err(reason) => Err(reason),
+            },
+            EDU_ROOM_SEND => match parse::<RoomSend>(edu) {
+                Ok(send) => state
+                    .rooms
+                    .receive_sends(&mut tx, origin, std::slice::from_ref(&send))
+                    .await?
+                    .pop()
+                    .unwrap_or(Ok(())),
+                Err(reason) => Err(reason),
+            },
+            EDU_TYPING => match parse::<api::Typing>(edu) {
+                Ok(typing) => state.rooms.receive_typing(&mut tx, origin, &typing).await?,
+                Err(reason) => Err(reason),
+            },
+            EDU_RECEIPT => match parse::<api::Receipt>(edu) {
+                Ok(receipt) => {
+                    state
+                        .rooms
+                        .receive_receipt(&mut tx, origin, &receipt)
+                        .await?
+                }
+                Err(reason) => Err(reason),
+            },
+            EDU_PRESENCE => match parse::<api::Presence>(edu) {
+                Ok(presence) if sender_is_of(&presence.user_id, origin) => {
+                    crate::realtime::presence::receive_remote(&mut tx, &presence).await?;
+                    Ok(())
+                }
+                Ok(_) => Err("The user is not of the origin server."),
+                Err(reason) => Err(reason),
+            },
+            EDU_DEVICE_LIST_UPDATE => match parse::<api::DeviceListUpdate>(edu) {
+                Ok(update) if sender_is_of(&update.user_id, origin) => {
+                    crate::e2ee::sync::record_remote_keys_changed(&mut tx, &update.user_id).await?;
+                    Ok(())
+                }
+                Ok(_) => Err("The user is not of the origin server."),
+                Err(reason) => Err(reason),
             },
             _ => Err("Unknown EDU type."),
         };
@@ -88,7 +136,45 @@ pub async fn receive(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    if stored_events {
+        state.rooms.arrived();
+    }
     Ok(response)
+}
+
+fn parse<T: DeserializeOwned>(edu: &Edu) -> Result<T, &'static str> {
+    serde_json::from_str(edu.content.get()).map_err(|_| "Malformed EDU.")
+}
+
+/// Locks the rows of every room the transaction's events and sends touch, in one order, before
+/// anything else: writers lock rooms before the stream position, and a transaction that
+/// touched a second room after taking a position could deadlock with a local batch.
+async fn lock_rooms(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    edus: &[Edu],
+) -> Result<(), sqlx::Error> {
+    #[derive(serde::Deserialize)]
+    struct InRoom {
+        room_id: String,
+    }
+    let mut rooms: Vec<String> = edus
+        .iter()
+        .filter(|e| e.edu_type == EDU_ROOM_EVENT || e.edu_type == EDU_ROOM_SEND)
+        .filter_map(|e| serde_json::from_str::<InRoom>(e.content.get()).ok())
+        .map(|r| r.room_id)
+        .filter(|r| !r.contains('\0'))
+        .collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    if !rooms.is_empty() {
+        sqlx::query!(
+            "select room_id from room where room_id = any($1) order by room_id for update",
+            &rooms
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Whether `user_id` (`@name:server`) belongs to `server`, compared in normal form.

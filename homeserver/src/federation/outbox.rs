@@ -23,7 +23,7 @@ use std::{
 use http::Method;
 use parley_federation::{
     ServerName,
-    api::{Edu, Transaction, send_path},
+    api::{Edu, Transaction, TransactionResponse, send_path},
     keys::unix_millis,
 };
 use serde_json::value::RawValue;
@@ -90,6 +90,13 @@ pub fn retry_delay(failures: i32, jitter: f64) -> Duration {
     nominal.mul_f64(0.5 + 0.5 * jitter)
 }
 
+/// How long a best-effort EDU (typing, receipts, presence) may wait for its destination
+/// before it is dropped unsent.
+pub const EPHEMERAL_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// How long a typing notice may wait: it lapses after 30 s anyway.
+pub const TYPING_TTL: Duration = Duration::from_secs(30);
+
 /// Queues an EDU for `destination` inside the caller's transaction, and tells the worker once
 /// that transaction commits.
 pub async fn enqueue(
@@ -98,11 +105,35 @@ pub async fn enqueue(
     edu_type: &str,
     content: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "insert into federation_outbox (destination, edu_type, content) values ($1, $2, $3)",
-        destination.as_str(),
+    enqueue_to(
+        conn,
+        &[destination.as_str().to_owned()],
         edu_type,
-        content
+        content,
+        None,
+    )
+    .await
+}
+
+/// Queues one EDU for each of `destinations`; with a `ttl`, it is dropped if not sent by then.
+pub async fn enqueue_to(
+    conn: &mut PgConnection,
+    destinations: &[String],
+    edu_type: &str,
+    content: &str,
+    ttl: Option<Duration>,
+) -> Result<(), sqlx::Error> {
+    if destinations.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "insert into federation_outbox (destination, edu_type, content, expires_at)
+         select d, $2, $3, now() + make_interval(secs => $4)
+         from unnest($1::text[]) as d",
+        destinations,
+        edu_type,
+        content,
+        ttl.map(|t| t.as_secs_f64()),
     )
     .execute(&mut *conn)
     .await?;
@@ -110,6 +141,41 @@ pub async fn enqueue(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// The servers, other than `user_id`'s own, of everyone who shares a room with `user_id`.
+pub async fn co_member_servers(
+    conn: &mut PgConnection,
+    user_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let own = user_id.split_once(':').map_or("", |(_, server)| server);
+    sqlx::query_scalar!(
+        r#"select distinct substr(other.user_id, strpos(other.user_id, ':') + 1) as "server!"
+           from room_member me join room_member other using (room_id)
+           where me.user_id = $1 and me.membership = 'join' and other.membership = 'join'
+             and substr(other.user_id, strpos(other.user_id, ':') + 1) <> $2"#,
+        user_id,
+        own
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The servers, other than `except`, of a room's members.
+pub async fn room_servers(
+    conn: &mut PgConnection,
+    room_id: &str,
+    except: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select distinct substr(user_id, strpos(user_id, ':') + 1) as "server!"
+           from room_member where room_id = $1 and membership = 'join'
+             and substr(user_id, strpos(user_id, ':') + 1) <> $2"#,
+        room_id,
+        except
+    )
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// Destinations in backoff, and those a request from them has woken.
@@ -353,7 +419,16 @@ impl Sender {
             };
             let outcome = self.send(destination, &batch).await;
             let recorded = match outcome {
-                Ok(()) => self.acknowledged(destination, batch.up_to).await,
+                Ok(answer) => {
+                    // What the receiver refused is final: tell whoever waits for it.
+                    for (&index, reason) in &answer.refused {
+                        if let Some(edu) = batch.edus.get(index) {
+                            tracing::info!(destination, edu_type = %edu.edu_type, %reason, "EDU refused");
+                            crate::rooms::federated::refused(&self.db, edu).await;
+                        }
+                    }
+                    self.acknowledged(destination, batch.up_to).await
+                }
                 Err(reason) => {
                     tracing::info!(destination, txn_id = %batch.txn_id, %reason, "transaction failed; backing off");
                     let failed = self.failed(destination).await;
@@ -399,6 +474,13 @@ impl Sender {
         let up_to = match pinned {
             Some(up_to) => up_to,
             None => {
+                // Late typing, receipts and presence are worth less than the ones behind them.
+                sqlx::query!(
+                    "delete from federation_outbox where destination = $1 and expires_at < now()",
+                    destination
+                )
+                .execute(&self.db)
+                .await?;
                 let candidates = sqlx::query!(
                     r#"select federation_outbox_id, octet_length(content) as "bytes!"
                        from federation_outbox
@@ -463,7 +545,7 @@ impl Sender {
         }))
     }
 
-    async fn send(&self, destination: &str, batch: &Batch) -> Result<(), String> {
+    async fn send(&self, destination: &str, batch: &Batch) -> Result<TransactionResponse, String> {
         let server = ServerName::parse(destination).map_err(|_| "bad destination".to_owned())?;
         if !self.federation.peer_allowed(&server) {
             return Err("destination not allowed by config".to_owned());
@@ -478,8 +560,8 @@ impl Sender {
             .client()
             .send(&server, Method::PUT, &send_path(&batch.txn_id), Some(body))
             .await
-            .map(|_| ())
             .map_err(|e| e.to_string())
+            .map(|answer| serde_json::from_slice(&answer.body).unwrap_or_default())
     }
 
     async fn acknowledged(&self, destination: &str, up_to: i64) -> Result<(), sqlx::Error> {

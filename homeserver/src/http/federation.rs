@@ -17,8 +17,9 @@ use parley_client_api::ErrorCode;
 use parley_federation::{
     ServerName,
     api::{
-        CLAIM_KEYS_PATH, ClaimKeysRequest, ClaimKeysResponse, QUERY_KEYS_PATH, QueryKeysRequest,
-        QueryKeysResponse, Transaction, TransactionResponse, VERSION_PATH,
+        CLAIM_KEYS_PATH, ClaimKeysRequest, ClaimKeysResponse, QUERY_KEYS_PATH, QUERY_USERS_PATH,
+        QueryKeysRequest, QueryKeysResponse, QueryUsersRequest, QueryUsersResponse, ROOM_OP_PATH,
+        RoomOpRequest, Transaction, TransactionResponse, VERSION_PATH,
     },
     keys::KEY_DOCUMENT_PATH,
 };
@@ -47,6 +48,8 @@ pub(super) fn router(state: &AppState) -> Router<AppState> {
         .route(QUERY_KEYS_PATH, post(query_keys))
         .route(CLAIM_KEYS_PATH, post(claim_keys))
         .route("/_parley/federation/v1/send/{txn_id}", put(send))
+        .route(QUERY_USERS_PATH, post(query_users))
+        .route(ROOM_OP_PATH, post(room_op))
         // `authenticate` has read the body under its own cap already.
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
@@ -162,4 +165,34 @@ async fn send(
     Ok(Json(
         inbound::receive(&state, &origin, &txn_id, &transaction).await?,
     ))
+}
+
+/// `POST /_parley/federation/v1/users/query`: which of these users of ours exist.
+async fn query_users(
+    State(state): State<AppState>,
+    Extension(_origin): Extension<Origin>,
+    ApiJson(request): ApiJson<QueryUsersRequest>,
+) -> Result<Json<QueryUsersResponse>, AppError> {
+    if request.user_ids.len() > 1000 {
+        return Err(AppError::BadJson("Ask for at most 1000 users.".into()));
+    }
+    let users = sqlx::query_scalar!(
+        "select user_id from account where user_id = any($1)
+         and email_verified_at is not null and disabled_at is null",
+        &request.user_ids
+    )
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(QueryUsersResponse { users }))
+}
+
+/// `POST /_parley/federation/v1/rooms/op`: a change in one of our rooms asked by a member of
+/// the origin server, checked as if they were ours.
+async fn room_op(
+    State(state): State<AppState>,
+    Extension(Origin(origin)): Extension<Origin>,
+    ApiJson(request): ApiJson<RoomOpRequest>,
+) -> Result<Json<serde_json::Map<String, Value>>, AppError> {
+    state.rooms.apply_remote_op(&origin, request).await?;
+    Ok(Json(serde_json::Map::new()))
 }

@@ -3,21 +3,28 @@
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
+    response::{IntoResponse, Response},
     routing::{delete, get, post, put},
 };
 use http::StatusCode;
 use parley_client_api::{
     ErrorBody,
     rooms::{
-        self as api, AddMemberRequest, CreateRoomRequest, History, ReadMarkerRequest, RoomKind,
-        RoomList, RoomSummary, SendResponse, SetRoleRequest, UpdateRoomRequest,
+        self as api, AddMemberRequest, CreateRoomRequest, History, PendingSendResponse,
+        ReadMarkerRequest, RoomKind, RoomList, RoomSummary, SendResponse, SetRoleRequest,
+        UpdateRoomRequest,
     },
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::ApiJson;
-use crate::{accounts::AuthUser, error::AppError, rooms::RoomError, state::AppState};
+use crate::{
+    accounts::AuthUser,
+    error::AppError,
+    rooms::{RoomError, SendOutcome},
+    state::AppState,
+};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -145,19 +152,30 @@ pub(super) async fn history(
     security(("bearer" = [])),
     params(("room_id" = String, Path), ("event_type" = String, Path), ("txn_id" = String, Path)),
     request_body(content = Object, description = "the event content (at most 64 KiB of JSON)"),
-    responses((status = 200, body = SendResponse), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = SendResponse),
+        (status = 202, body = PendingSendResponse, description = "queued for the room's server"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub(super) async fn send(
     State(state): State<AppState>,
     user: AuthUser,
     Path((room_id, event_type, txn_id)): Path<(String, String, String)>,
     ApiJson(content): ApiJson<serde_json::Value>,
-) -> Result<Json<SendResponse>, AppError> {
-    Ok(Json(
-        state
-            .rooms
-            .send(&user, &room_id, &event_type, &txn_id, content)
-            .await?,
-    ))
+) -> Result<Response, AppError> {
+    let outcome = state
+        .rooms
+        .send(&user, &room_id, &event_type, &txn_id, content)
+        .await?;
+    Ok(match outcome {
+        SendOutcome::Stored(sent) => Json(sent).into_response(),
+        SendOutcome::Pending => (
+            StatusCode::ACCEPTED,
+            Json(PendingSendResponse {
+                pending: true,
+                txn_id,
+            }),
+        )
+            .into_response(),
+    })
 }
 
 /// Add someone to a group (admins and owners).

@@ -24,7 +24,7 @@ use crate::{
     e2ee::KeyError,
     error::AppError,
     realtime::{self, CloseReason, Delivery, Registration},
-    rooms::RoomError,
+    rooms::{RoomError, SendOutcome},
     state::AppState,
 };
 
@@ -444,11 +444,13 @@ async fn handle(state: &AppState, user: &AuthUser, text: &str) -> Option<ServerF
                 .send(user, &room_id, &event_type, &txn_id, content)
                 .await
             {
-                Ok(sent) => Some(ServerFrame::Sent {
+                Ok(SendOutcome::Stored(sent)) => Some(ServerFrame::Sent {
                     txn_id,
                     event_id: sent.event_id,
                     seq: sent.seq,
                 }),
+                // The `sent` frame follows when the room's server has stored it.
+                Ok(SendOutcome::Pending) => None,
                 Err(e) => refused(Some(txn_id), e),
             }
         }

@@ -360,14 +360,22 @@ impl Hub {
         struct Ephemeral {
             /// A room's notice goes to its members...
             room_id: Option<String>,
-            /// ...a user's presence to everyone who shares a room with them.
+            /// ...a user's presence to everyone who shares a room with them...
             presence_of: Option<String>,
+            /// ...and the outcome of a send that waited for another server to one device.
+            device: Option<DeviceRef>,
             except: Option<String>,
             frame: ServerFrame,
         }
         let Ok(notice) = serde_json::from_str::<Ephemeral>(payload) else {
             return;
         };
+        if let Some(device) = &notice.device {
+            if let Some(outgoing) = serialise(&notice.frame, None) {
+                self.poke(device, Delivery::Frame(outgoing));
+            }
+            return;
+        }
         if let ServerFrame::Typing {
             room_id,
             user_id,

@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::rooms::EPHEMERAL_CHANNEL;
+use parley_federation::api;
+
+use crate::{federation::outbox, rooms::EPHEMERAL_CHANNEL};
 
 /// How often a process beats.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -183,20 +185,76 @@ impl Presence {
     }
 }
 
+/// Tells whoever shares a room with our user `user_id`, here and on other servers.
 async fn notify(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     user_id: &str,
     online: bool,
     at: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
+    let last_seen_ts = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    notify_local(tx, user_id, online, last_seen_ts).await?;
+    let servers = outbox::co_member_servers(tx, user_id).await?;
+    let edu = api::Presence {
+        user_id: user_id.to_owned(),
+        online,
+        last_seen_ts,
+    };
+    let content = serde_json::to_string(&edu).unwrap_or_default();
+    outbox::enqueue_to(
+        tx,
+        &servers,
+        api::EDU_PRESENCE,
+        &content,
+        Some(outbox::EPHEMERAL_TTL),
+    )
+    .await
+}
+
+async fn notify_local(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: &str,
+    online: bool,
+    last_seen_at: i64,
+) -> Result<(), sqlx::Error> {
     let frame = ServerFrame::Presence {
         user_id: user_id.to_owned(),
         online,
-        last_seen_at: i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+        last_seen_at,
     };
     let payload = json!({"presence_of": user_id, "frame": frame}).to_string();
     sqlx::query!("select pg_notify($1, $2)", EPHEMERAL_CHANNEL, payload)
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// Another server's user came online or went offline: kept for the member lists, and told to
+/// our users who share a room with them.
+pub async fn receive_remote(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    presence: &api::Presence,
+) -> Result<(), sqlx::Error> {
+    let changed = sqlx::query_scalar!(
+        r#"insert into presence as p (user_id, online, last_seen_at)
+           values ($1, $2, to_timestamp($3::float8 / 1000))
+           on conflict (user_id) do update set online = $2, last_seen_at = excluded.last_seen_at
+           where p.online <> $2 or p.last_seen_at < excluded.last_seen_at
+           returning true as "changed!""#,
+        presence.user_id,
+        presence.online,
+        presence.last_seen_ts as f64
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    if changed.is_some() {
+        notify_local(
+            tx,
+            &presence.user_id,
+            presence.online,
+            presence.last_seen_ts,
+        )
+        .await?;
+    }
     Ok(())
 }

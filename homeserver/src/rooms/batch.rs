@@ -19,20 +19,28 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{EVENT_CHANNEL, RoomError};
+use super::{
+    EVENT_CHANNEL, RoomError,
+    federated::{Written, fan_out},
+};
 
 /// Sends waiting for the committer, at most; further senders wait for room in the queue.
 const QUEUE: usize = 4096;
 
+/// A send, checked and ready to write.
+pub(super) struct Queued {
+    pub room_id: String,
+    pub sender: String,
+    pub device_id: String,
+    pub txn_id: String,
+    pub event_type: String,
+    /// The content as JSON text (already checked to be an object of allowed size).
+    pub content: String,
+}
+
 /// A send waiting to be committed.
 struct Pending {
-    room_id: String,
-    sender: String,
-    device_id: String,
-    txn_id: String,
-    event_type: String,
-    /// The content as JSON text (already checked to be an object of allowed size).
-    content: String,
+    send: Queued,
     answer: oneshot::Sender<Result<SendResponse, RoomError>>,
 }
 
@@ -55,9 +63,9 @@ pub(super) struct Batcher {
 impl Batcher {
     /// Starts the committer on the current Tokio runtime. It ends when the last `Batcher` clone
     /// is dropped, after answering everything queued.
-    pub fn start(db: PgPool, max: usize) -> Self {
+    pub fn start(db: PgPool, max: usize, server_name: String) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, waiting, max.max(1)));
+        tokio::spawn(run(db, waiting, max.max(1), server_name));
         Self { queue }
     }
 
@@ -70,12 +78,14 @@ impl Batcher {
     pub async fn send(&self, send: NewSend<'_>) -> Result<SendResponse, RoomError> {
         let (answer, answered) = oneshot::channel();
         let pending = Pending {
-            room_id: send.room_id.to_owned(),
-            sender: send.sender.to_owned(),
-            device_id: send.device_id.to_owned(),
-            txn_id: send.txn_id.to_owned(),
-            event_type: send.event_type.to_owned(),
-            content: send.content,
+            send: Queued {
+                room_id: send.room_id.to_owned(),
+                sender: send.sender.to_owned(),
+                device_id: send.device_id.to_owned(),
+                txn_id: send.txn_id.to_owned(),
+                event_type: send.event_type.to_owned(),
+                content: send.content,
+            },
             answer,
         };
         self.queue
@@ -88,32 +98,33 @@ impl Batcher {
     }
 }
 
-async fn run(db: PgPool, mut waiting: mpsc::Receiver<Pending>, max: usize) {
+async fn run(db: PgPool, mut waiting: mpsc::Receiver<Pending>, max: usize, own: String) {
     let mut batch = Vec::with_capacity(max);
     // Waits for one send, then takes what else is queued, without waiting for more.
     while waiting.recv_many(&mut batch, max).await > 0 {
-        let outcome = write(&db, &batch).await;
+        let (sends, answers): (Vec<Queued>, Vec<_>) =
+            batch.drain(..).map(|p| (p.send, p.answer)).unzip();
+        let outcome = write(&db, &sends, &own).await;
         match outcome {
-            Ok(answers) => {
-                for (pending, answer) in batch.drain(..).zip(answers) {
-                    let _ = pending.answer.send(answer);
+            Ok(results) => {
+                for (answer, result) in answers.into_iter().zip(results) {
+                    let _ = answer.send(result);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, sends = batch.len(), "batched send failed");
+                tracing::error!(error = %e, sends = sends.len(), "batched send failed");
                 let reason = e.to_string();
-                for pending in batch.drain(..) {
-                    let _ = pending.answer.send(Err(RoomError::Batch(reason.clone())));
+                for answer in answers {
+                    let _ = answer.send(Err(RoomError::Batch(reason.clone())));
                 }
             }
         }
-        batch.clear();
     }
 }
 
 /// Why a batch was not written.
 #[derive(Debug, thiserror::Error)]
-enum BatchFailure {
+pub(super) enum BatchFailure {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -138,13 +149,27 @@ enum Plan {
     SameAs(usize),
 }
 
-/// Writes one batch; returns an answer per send, in order.
+/// Writes one batch in a transaction of its own; returns an answer per send, in order.
 async fn write(
     db: &PgPool,
-    batch: &[Pending],
+    batch: &[Queued],
+    own: &str,
 ) -> Result<Vec<Result<SendResponse, RoomError>>, BatchFailure> {
     let mut tx = db.begin().await?;
+    let answers = write_in(&mut tx, batch, own).await?;
+    // With nothing written, committing releases the locks just as a rollback would.
+    tx.commit().await?;
+    Ok(answers)
+}
 
+/// Writes sends inside `tx` (a batch of local sends, or a transaction of remote members' sends
+/// received by the owner); returns an answer per send, in order. Events of rooms with members
+/// on other servers are queued for them in the same transaction.
+pub(super) async fn write_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &[Queued],
+    own: &str,
+) -> Result<Vec<Result<SendResponse, RoomError>>, BatchFailure> {
     // Rooms first, then the stream row: the order every event writer takes them in (a single
     // `append` locks its room, then the stream), so writers never deadlock.
     let mut room_ids: Vec<String> = batch.iter().map(|p| p.room_id.clone()).collect();
@@ -154,14 +179,14 @@ async fn write(
         "select room_id from room where room_id = any($1) order by room_id for update",
         &room_ids
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?
     .into_iter()
     .collect();
     // With the stream row locked, every event written before us is committed and visible, so
     // the duplicate check below is exact and the insert cannot skip a row (leaving a gap).
     sqlx::query_scalar!("select last from stream_position for update")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
 
     let senders: Vec<String> = batch.iter().map(|p| p.sender.clone()).collect();
@@ -175,7 +200,7 @@ async fn write(
         &devices,
         &txn_ids,
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?
     .into_iter()
     .map(|r| {
@@ -193,7 +218,7 @@ async fn write(
         &batch_rooms,
         &senders,
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?
     .into_iter()
     .map(|r| (r.room_id, r.user_id))
@@ -202,7 +227,7 @@ async fn write(
     // Decide each send in queue order; the new ones take seqs and positions in that order.
     let mut plans = Vec::with_capacity(batch.len());
     let mut new_in_batch: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    let mut new: Vec<&Pending> = Vec::new();
+    let mut new: Vec<&Queued> = Vec::new();
     let mut per_room: BTreeMap<&str, i64> = BTreeMap::new();
     for pending in batch {
         let key = (
@@ -234,10 +259,8 @@ async fn write(
 
     let mut written: Vec<SendResponse> = Vec::with_capacity(new.len());
     if !new.is_empty() {
-        written = insert(&mut tx, &new, &per_room).await?;
-        tx.commit().await?;
+        written = insert(tx, &new, &per_room, own).await?;
     }
-    // Otherwise nothing was written: dropping the transaction rolls the locks back.
 
     Ok(plans
         .into_iter()
@@ -254,8 +277,9 @@ async fn write(
 /// Takes seqs and stream positions for `new` (in order) and inserts the events.
 async fn insert(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    new: &[&Pending],
+    new: &[&Queued],
     per_room: &BTreeMap<&str, i64>,
+    own: &str,
 ) -> Result<Vec<SendResponse>, BatchFailure> {
     let counted_rooms: Vec<String> = per_room.keys().map(|r| (*r).to_owned()).collect();
     let counts: Vec<i64> = per_room.values().copied().collect();
@@ -315,7 +339,7 @@ async fn insert(
     // The unique key on (sender, device_id, txn_id) stays the guarantee of idempotency; with
     // the duplicates filtered out above under the stream lock it never fires, and if it did the
     // count check below rolls the batch back rather than leave a gap.
-    let inserted = sqlx::query!(
+    let inserted = sqlx::query_scalar!(
         "insert into event (event_id, room_id, seq, stream_pos, sender, device_id, txn_id, type,
                             content)
          select e.event_id, e.room_id, e.seq, e.stream_pos, e.sender, e.device_id, e.txn_id,
@@ -323,7 +347,8 @@ async fn insert(
          from unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[],
                      $7::text[], $8::text[], $9::text[])
               as e(event_id, room_id, seq, stream_pos, sender, device_id, txn_id, type, content)
-         on conflict (sender, device_id, txn_id) do nothing",
+         on conflict (sender, device_id, txn_id) do nothing
+         returning origin_server_ts",
         &event_ids,
         &room_ids,
         &seqs,
@@ -334,15 +359,32 @@ async fn insert(
         &types,
         &contents,
     )
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted != new.len() as u64 {
+    .fetch_all(&mut **tx)
+    .await?;
+    if inserted.len() != new.len() {
         return Err(BatchFailure::Lost {
-            inserted,
+            inserted: inserted.len() as u64,
             expected: new.len() as u64,
         });
     }
+    // One statement inserts them all: they share the transaction's timestamp.
+    let ts = inserted.first().map_or(0, |t| super::millis(*t));
+    let written: Vec<Written<'_>> = new
+        .iter()
+        .zip(event_ids.iter().zip(&seqs))
+        .map(|(send, (event_id, seq))| Written {
+            room_id: &send.room_id,
+            event_id,
+            seq: *seq,
+            sender: &send.sender,
+            device_id: Some(&send.device_id),
+            txn_id: Some(&send.txn_id),
+            event_type: &send.event_type,
+            content: &send.content,
+            origin_server_ts: ts,
+        })
+        .collect();
+    fan_out(tx, own, &written).await?;
     // Every process fans the events out once this commits; PostgreSQL delivers a transaction's
     // notifications in the order they were made (here: the array's).
     sqlx::query!(

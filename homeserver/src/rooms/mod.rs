@@ -11,7 +11,7 @@ use parley_client_api::{
     ErrorCode,
     rooms::{
         Event, History, MAX_CONTENT_BYTES, Member, Role, RoomKind, RoomList, RoomSummary,
-        SendResponse, event_type,
+        event_type,
     },
     ws::ServerFrame,
 };
@@ -22,6 +22,9 @@ use time::OffsetDateTime;
 use crate::accounts::AuthUser;
 
 mod batch;
+pub mod federated;
+
+pub use federated::SendOutcome;
 
 /// Largest page of history.
 const MAX_PAGE: i64 = 200;
@@ -78,6 +81,10 @@ pub struct Rooms {
     db: PgPool,
     server_name: String,
     sends: batch::Batcher,
+    /// Rooms of other servers need it; without it, rooms are local only.
+    federation: Option<crate::federation::Federation>,
+    /// Woken when events of other servers' rooms arrive (pending sends wait for theirs).
+    arrivals: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// An event about to be written.
@@ -109,10 +116,19 @@ impl Rooms {
     /// `send_batch_max`. Starts its committer task, so call it inside a Tokio runtime.
     pub fn new(db: PgPool, server_name: &str, send_batch_max: usize) -> Self {
         Self {
-            sends: batch::Batcher::start(db.clone(), send_batch_max),
+            sends: batch::Batcher::start(db.clone(), send_batch_max, server_name.to_owned()),
             db,
             server_name: server_name.to_owned(),
+            federation: None,
+            arrivals: std::sync::Arc::default(),
         }
+    }
+
+    /// Lets rooms have members on other servers, through `federation`.
+    #[must_use]
+    pub fn with_federation(mut self, federation: Option<crate::federation::Federation>) -> Self {
+        self.federation = federation;
+        self
     }
 
     /// The database pool.
@@ -125,7 +141,7 @@ impl Rooms {
     /// The direct room of the caller and `with`, made on first use; returns it and whether it
     /// was new. Someone who had left it joins again.
     pub async fn direct(&self, user: &AuthUser, with: &str) -> Result<(String, bool), RoomError> {
-        let with = self.local_user(with).await?;
+        let with = self.existing_user(with).await?;
         if with == user.user_id {
             return Err(RoomError::invalid("A direct room needs someone else."));
         }
@@ -171,6 +187,18 @@ impl Rooms {
         let existing = sqlx::query_scalar!("select room_id from room where direct_key = $1", key)
             .fetch_one(&mut *tx)
             .await?;
+        if !self.owns(&existing) {
+            // Another server's room: only its owner lets a party back in.
+            let mut everyone_in = true;
+            for member in [&user.user_id, &with] {
+                everyone_in &= self.membership(&mut tx, &existing, member).await?.is_some();
+            }
+            drop(tx);
+            if !everyone_in {
+                self.forward_rejoin(user, &existing).await?;
+            }
+            return Ok((existing, false));
+        }
         for member in [&user.user_id, &with] {
             let joined = self.membership(&mut tx, &existing, member).await?.is_some();
             if !joined {
@@ -204,7 +232,7 @@ impl Rooms {
                 "A group starts with at most 1000 members.",
             ));
         }
-        let others = self.local_users(members, &user.user_id).await?;
+        let others = self.existing_users(members, &user.user_id).await?;
         let room_id = self.new_room_id();
         let mut tx = self.db.begin().await?;
         sqlx::query!(
@@ -261,7 +289,7 @@ impl Rooms {
         event_type: &str,
         txn_id: &str,
         content: Value,
-    ) -> Result<SendResponse, RoomError> {
+    ) -> Result<SendOutcome, RoomError> {
         check_client_event_type(event_type)?;
         if txn_id.is_empty() || txn_id.len() > 128 {
             return Err(RoomError::invalid(
@@ -298,6 +326,11 @@ impl Rooms {
                 ),
             ));
         }
+        if !self.owns(room_id) {
+            return self
+                .send_remote(user, room_id, event_type, txn_id, content)
+                .await;
+        }
         // Committed together with whatever other sends are waiting (see `batch`); a retry is
         // answered there, under the stream lock, with the event stored the first time.
         self.sends
@@ -310,6 +343,7 @@ impl Rooms {
                 content,
             })
             .await
+            .map(SendOutcome::Stored)
     }
 
     /// Sends waiting for the committer (not yet in a batch being written).
@@ -454,6 +488,9 @@ impl Rooms {
             },
         )
         .await?;
+        let edu = federated::receipt_edu(room_id, &user.user_id, row.delivered_seq, row.read_seq);
+        self.federate_ephemeral(&mut tx, room_id, parley_federation::api::EDU_RECEIPT, &edu)
+            .await?;
         tx.commit().await?;
         Ok((row.delivered_seq, row.read_seq))
     }
@@ -478,6 +515,9 @@ impl Rooms {
             },
         )
         .await?;
+        let edu = federated::typing_edu(room_id, &user.user_id, typing);
+        self.federate_ephemeral(&mut tx, room_id, parley_federation::api::EDU_TYPING, &edu)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -598,7 +638,14 @@ impl Rooms {
         target: &str,
         role: Role,
     ) -> Result<(), RoomError> {
-        let target = self.local_user(target).await?;
+        if !self.owns(room_id) {
+            let op = parley_federation::api::RoomOp::Add {
+                user_id: target.trim().to_owned(),
+                role: federated::room_role(role),
+            };
+            return self.forward_op(user, room_id, op).await;
+        }
+        let target = self.existing_user(target).await?;
         let mut tx = self.db.begin().await?;
         let my_role = self
             .require_group_admin(&mut tx, room_id, &user.user_id)
@@ -629,6 +676,12 @@ impl Rooms {
         room_id: &str,
         target: &str,
     ) -> Result<(), RoomError> {
+        if !self.owns(room_id) {
+            let op = parley_federation::api::RoomOp::Remove {
+                user_id: target.to_owned(),
+            };
+            return self.forward_op(user, room_id, op).await;
+        }
         let mut tx = self.db.begin().await?;
         let my_role = self.require_member(&mut tx, room_id, &user.user_id).await?;
         if target != user.user_id {
@@ -715,6 +768,13 @@ impl Rooms {
         target: &str,
         role: Role,
     ) -> Result<(), RoomError> {
+        if !self.owns(room_id) {
+            let op = parley_federation::api::RoomOp::SetRole {
+                user_id: target.to_owned(),
+                role: federated::room_role(role),
+            };
+            return self.forward_op(user, room_id, op).await;
+        }
         let mut tx = self.db.begin().await?;
         let my_role = self
             .require_group_admin(&mut tx, room_id, &user.user_id)
@@ -766,6 +826,10 @@ impl Rooms {
     ) -> Result<(), RoomError> {
         let name = name.map(|n| check_text(n, "name", 1, 128)).transpose()?;
         let topic = topic.map(|t| check_text(t, "topic", 0, 1024)).transpose()?;
+        if !self.owns(room_id) {
+            let op = parley_federation::api::RoomOp::Update { name, topic };
+            return self.forward_op(user, room_id, op).await;
+        }
         let mut tx = self.db.begin().await?;
         self.require_group_admin(&mut tx, room_id, &user.user_id)
             .await?;
@@ -812,8 +876,44 @@ impl Rooms {
         format!("!{}:{}", uuid::Uuid::new_v4().simple(), self.server_name)
     }
 
-    /// A user id of an existing, verified account of this server (remote users arrive with
-    /// federation).
+    /// A user id of an existing, verified account of this server, or of a user another server
+    /// says exists.
+    async fn existing_user(&self, user_id: &str) -> Result<String, RoomError> {
+        let user_id = user_id.trim();
+        if !self.is_local_user(user_id) && self.federation.is_some() {
+            self.check_remote_users(&[user_id.to_owned()]).await?;
+            return Ok(user_id.to_owned());
+        }
+        self.local_user(user_id).await
+    }
+
+    /// `user_ids` (trimmed, without duplicates and without `me`): our users checked in one
+    /// query, other servers' users asked of their servers.
+    async fn existing_users(
+        &self,
+        user_ids: &[String],
+        me: &str,
+    ) -> Result<Vec<String>, RoomError> {
+        if self.federation.is_none() {
+            return self.local_users(user_ids, me).await;
+        }
+        let (remote, local): (Vec<String>, Vec<String>) = user_ids
+            .iter()
+            .map(|id| id.trim().to_owned())
+            .partition(|id| !self.is_local_user(id));
+        let mut found = self.local_users(&local, me).await?;
+        let mut remote_wanted: Vec<String> = Vec::new();
+        for id in remote {
+            if !remote_wanted.contains(&id) {
+                remote_wanted.push(id);
+            }
+        }
+        self.check_remote_users(&remote_wanted).await?;
+        found.extend(remote_wanted);
+        Ok(found)
+    }
+
+    /// A user id of an existing, verified account of this server.
     async fn local_user(&self, user_id: &str) -> Result<String, RoomError> {
         let found = sqlx::query_scalar!(
             "select user_id from account where user_id = $1
@@ -1022,6 +1122,23 @@ impl Rooms {
             event.content,
         )
         .fetch_one(&mut **tx)
+        .await?;
+        let content = event.content.to_string();
+        federated::fan_out(
+            tx,
+            &self.server_name,
+            &[federated::Written {
+                room_id: event.room_id,
+                event_id: &event_id,
+                seq,
+                sender: event.sender,
+                device_id: event.device_id,
+                txn_id: event.txn_id,
+                event_type: event.event_type,
+                content: &content,
+                origin_server_ts: millis(ts),
+            }],
+        )
         .await?;
         Ok(Event {
             event_id,

@@ -24,12 +24,12 @@ use vodozemac::olm::Account;
 
 use crate::{PARLEY, Setup, setup};
 
-const A: &str = "org-a.parley.test";
-const B: &str = "org-b.parley.test";
+pub const A: &str = "org-a.parley.test";
+pub const B: &str = "org-b.parley.test";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A CA and certificates it issued.
-struct TestCa {
+pub struct TestCa {
     pem: String,
     cert: rcgen::Certificate,
     key: KeyPair,
@@ -75,51 +75,61 @@ fn free_port() -> u16 {
 
 /// Two servers' setups, each pinning the other's name to its federation port and trusting the
 /// test CA. The ports are fixed up front so that a restarted server keeps its address.
-struct Pair {
-    a: Setup,
-    b: Setup,
+pub struct Pair {
+    pub a: Setup,
+    pub b: Setup,
     ca: TestCa,
-    port_a: u16,
-    port_b: u16,
+    pub port_a: u16,
+    pub port_b: u16,
 }
 
-async fn pair() -> Pair {
+pub async fn pair() -> Pair {
+    let (mut setups, ca, ports) = federated(&[A, B]).await;
+    let b = setups.pop().unwrap();
+    let a = setups.pop().unwrap();
+    Pair {
+        a,
+        b,
+        ca,
+        port_a: ports[0],
+        port_b: ports[1],
+    }
+}
+
+/// Setups of servers named `names`, each pinning every other's name to its federation port
+/// and trusting one test CA; the CA and the ports, in the order of `names`.
+pub async fn federated(names: &[&str]) -> (Vec<Setup>, TestCa, Vec<u16>) {
     let ca = TestCa::new();
-    let (port_a, port_b) = (free_port(), free_port());
-    let mut a = setup(A).await;
-    let mut b = setup(B).await;
-    for (s, name, port, peer, peer_port) in [
-        (&mut a, A, port_a, B, port_b),
-        (&mut b, B, port_b, A, port_a),
-    ] {
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let mut setups = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut s = setup(name).await;
         let (cert, key) = ca.issue(name, s.dir.path());
         let ca_file = s.dir.path().join("ca.pem");
         std::fs::write(&ca_file, &ca.pem).unwrap();
+        let port = ports[i];
         s.config.federation = Some((format!("127.0.0.1:{port}"), cert, key));
         s.config.federation_options = FederationOptions {
             allow_private_addresses: true,
-            pins: vec![(
-                peer.to_owned(),
-                SocketAddr::from(([127, 0, 0, 1], peer_port)),
-            )],
+            pins: names
+                .iter()
+                .zip(&ports)
+                .filter(|(peer, _)| *peer != name)
+                .map(|(peer, p)| ((*peer).to_owned(), SocketAddr::from(([127, 0, 0, 1], *p))))
+                .collect(),
             extra_ca_files: vec![ca_file],
             // Peers reach us at the pinned port, so that is an authority of ours.
             also_known_as: vec![format!("{name}:{port}")],
             deny_servers: vec!["denied.parley.test".to_owned()],
             requests_per_minute: None,
         };
+        setups.push(s);
     }
-    Pair {
-        a,
-        b,
-        ca,
-        port_a,
-        port_b,
-    }
+    (setups, ca, ports)
 }
 
 /// An HTTPS client that trusts the test CA and reaches both servers by name.
-fn peer_http(pair: &Pair) -> reqwest::Client {
+pub fn peer_http(pair: &Pair) -> reqwest::Client {
     reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(pair.ca.pem.as_bytes()).unwrap())
         .resolve(A, SocketAddr::from(([127, 0, 0, 1], pair.port_a)))
@@ -276,7 +286,7 @@ async fn send_to_device(from: &TestUser, to: &str, txn: &str, n: u64) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-async fn outbox_len(server: &TestServer) -> i64 {
+pub async fn outbox_len(server: &TestServer) -> i64 {
     sqlx::query_scalar::<_, i64>("select count(*) from federation_outbox")
         .fetch_one(&server.state.db)
         .await
@@ -385,7 +395,7 @@ async fn to_device_messages_reach_remote_devices_exactly_once_across_a_restart()
 }
 
 /// A request to B signed by `key` as `origin`, for `sign_url` (normally the URL it is sent to).
-async fn signed_put(
+pub async fn signed_put(
     http: &reqwest::Client,
     key: &ServerSigningKey,
     origin: &str,
@@ -412,7 +422,7 @@ async fn signed_put(
         .body(sent_body.to_vec())
 }
 
-async fn status_and_code(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+pub async fn status_and_code(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))

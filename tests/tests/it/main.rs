@@ -6,6 +6,7 @@
 mod accounts;
 mod config_errors;
 mod e2ee;
+mod federated_rooms;
 mod federation;
 mod federation_tls;
 mod health;

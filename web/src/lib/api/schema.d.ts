@@ -881,6 +881,18 @@ export interface components {
        */
       password?: string | null
     }
+    /**
+     * @description A send into a room of another server that its server has not confirmed yet (`202`): it is
+     *     queued on ours and goes through in order when the room's server answers. The device then
+     *     gets a `sent` frame (or an `error` frame if the room's server refused it); a retry with the
+     *     same transaction id answers `202` again until then, and `200` after.
+     */
+    PendingSendResponse: {
+      /** @description Always true. */
+      pending: boolean
+      /** @description The client's transaction id. */
+      txn_id: string
+    }
     /** @description Waiting to-device messages, oldest first. */
     PendingToDevice: {
       /** @description The messages. */
@@ -2261,6 +2273,15 @@ export interface operations {
         }
         content: {
           'application/json': components['schemas']['SendResponse']
+        }
+      }
+      /** @description queued for the room's server */
+      202: {
+        headers: {
+          [name: string]: unknown
+        }
+        content: {
+          'application/json': components['schemas']['PendingSendResponse']
         }
       }
       404: {
