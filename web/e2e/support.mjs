@@ -363,8 +363,11 @@ export async function startFederatedPair({ parleyBin, databaseUrl, suffix }) {
     /** @type {FederatedServer[]} */
     const pair = []
     const [nameA, nameB] = PAIR_SERVER_NAMES
-    // Each server pins the other to its federation port, so both ports are chosen up front.
-    const [portA, portB] = [await freePort(), await freePort()]
+    // Each server pins the other to its federation port, so both ports are chosen up front
+    // (and must differ: the first is free again when the second is looked for).
+    const portA = await freePort()
+    let portB = await freePort()
+    while (portB === portA) portB = await freePort()
     for (const [serverName, port, peer, peerPort, letter] of /** @type {const} */ ([
       [nameA, portA, nameB, portB, 'a'],
       [nameB, portB, nameA, portA, 'b'],
