@@ -185,9 +185,9 @@ export function freePort() {
  * Start `parley serve` on a free port, serving web/dist, with a config of our own making.
  * `listen` replaces the client listener's address (default: a free port, whose origin the
  * server is told to allow for WebSockets);
- * `clientConfig` adds lines to its `[client]` section.
+ * `clientConfig` adds lines to its `[client]` section; `serverName` replaces `SERVER_NAME`.
  * @param {{ parleyBin: string, databaseUrl: string, extraConfig?: string[], listen?: string,
- *   clientConfig?: string[] }} options
+ *   clientConfig?: string[], serverName?: string }} options
  * @returns {Promise<Homeserver>}
  */
 export async function startHomeserver({
@@ -196,6 +196,7 @@ export async function startHomeserver({
   extraConfig = [],
   listen,
   clientConfig = [],
+  serverName = SERVER_NAME,
 }) {
   // A browser may open the WebSocket only from the server's configured origin or an allowed
   // one, so the port is picked here and the origin the browser will use is allowed.
@@ -212,7 +213,7 @@ export async function startHomeserver({
   await writeFile(
     configPath,
     [
-      `server_name = ${tomlString(SERVER_NAME)}`,
+      `server_name = ${tomlString(serverName)}`,
       `public_base_url = ${tomlString(CONFIGURED_BASE_URL)} # informational`,
       `data_dir = ${tomlString(dataDir)}`,
       `web_root = ${tomlString(WEB_DIST)}`,
@@ -319,6 +320,86 @@ export async function startHomeserver({
     running,
     dumpLog,
     stop,
+  }
+}
+
+// ---- two federating homeservers -----------------------------------------------------------
+
+export const PAIR_SERVER_NAMES = /** @type {const} */ (['org-a.parley.test', 'org-b.parley.test'])
+const MAKE_CERTS = fileURLToPath(new URL('../../deploy/demo/make-certs', import.meta.url))
+
+/**
+ * @typedef {object} FederatedServer
+ * @property {string} serverName
+ * @property {Homeserver} server
+ * @property {string} databaseUrl its own database
+ */
+
+/**
+ * Two homeservers, each with its own database (`<E2E database>_<suffix>_a` and `_b`), that
+ * federate with each other over loopback TLS as `scripts/demo` sets them up: certificates from
+ * a private CA made by deploy/demo/make-certs, each pinning the other's name to its federation
+ * port, private addresses allowed. `stop` stops both and drops their databases.
+ * @param {{ parleyBin: string, databaseUrl: string, suffix: string }} options
+ * @returns {Promise<{ a: FederatedServer, b: FederatedServer, stop: () => Promise<void> }>}
+ */
+export async function startFederatedPair({ parleyBin, databaseUrl, suffix }) {
+  const tlsDir = await mkdtemp(join(tmpdir(), 'parley-web-e2e-tls-'))
+  /** @type {{ drop: () => Promise<void> }[]} */
+  const databases = []
+  /** @type {Homeserver[]} */
+  const servers = []
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.stop()))
+    await Promise.all(databases.map((database) => database.drop()))
+    await rm(tlsDir, { recursive: true, force: true })
+  }
+  try {
+    await execFileAsync(MAKE_CERTS, [tlsDir, ...PAIR_SERVER_NAMES]).catch(
+      (/** @type {unknown} */ cause) => {
+        throw new Error(`${MAKE_CERTS} failed (is openssl installed?)`, { cause })
+      },
+    )
+    /** @type {FederatedServer[]} */
+    const pair = []
+    const [nameA, nameB] = PAIR_SERVER_NAMES
+    // Each server pins the other to its federation port, so both ports are chosen up front
+    // (and must differ: the first is free again when the second is looked for).
+    const portA = await freePort()
+    let portB = await freePort()
+    while (portB === portA) portB = await freePort()
+    for (const [serverName, port, peer, peerPort, letter] of /** @type {const} */ ([
+      [nameA, portA, nameB, portB, 'a'],
+      [nameB, portB, nameA, portA, 'b'],
+    ])) {
+      const database = await createSiblingDatabase(databaseUrl, `${suffix}_${letter}`)
+      databases.push(database)
+      const server = await startHomeserver({
+        parleyBin,
+        databaseUrl: database.url,
+        serverName,
+        extraConfig: [
+          '[federation]',
+          `listen = ${tomlString(`127.0.0.1:${String(port)}`)}`,
+          `tls_cert = ${tomlString(join(tlsDir, `${serverName}.crt`))}`,
+          `tls_key = ${tomlString(join(tlsDir, `${serverName}.key`))}`,
+          'allow_private_addresses = true',
+          `pins = { ${tomlString(peer)} = [${tomlString(`127.0.0.1:${String(peerPort)}`)}] }`,
+          `extra_ca_files = [${tomlString(join(tlsDir, 'ca.pem'))}]`,
+          // The peer addresses us as name:port (the pinned port), so that is a name of ours.
+          `also_known_as = [${tomlString(`${serverName}:${String(port)}`)}]`,
+        ],
+      })
+      servers.push(server)
+      pair.push({ serverName, server, databaseUrl: database.url })
+    }
+    const [a, b] = pair
+    assert.ok(a && b)
+    return { a, b, stop }
+  } catch (error) {
+    for (const server of servers) server.dumpLog()
+    await stop()
+    throw error
   }
 }
 
@@ -621,6 +702,50 @@ export async function signInWithForm(browser, baseUrl, user, password) {
   await form.getByRole('button', { name: 'Sign in' }).click()
   await page.waitForURL(at('chats'))
   await page.getByRole('heading', { level: 1, name: 'Chats' }).waitFor()
+}
+
+/**
+ * @typedef {object} ApiSession
+ * @property {string} user_id
+ * @property {string} device_id
+ * @property {string} access_token
+ * @property {(method: string, path: string, body?: unknown) => Promise<unknown>} call calls
+ *   `/api/v1<path>` with the session's token; fails unless the answer is 2xx
+ */
+
+/**
+ * Signs in through the API (no browser).
+ * @param {Homeserver} server
+ * @param {string} identifier a username, user id or email
+ * @param {string} password
+ * @returns {Promise<ApiSession>}
+ */
+export async function signInWithApi(server, identifier, password) {
+  const at = (/** @type {string} */ path) => new URL(path, server.baseUrl).href
+  const response = await fetch(at('api/v1/auth/login'), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ identifier, password }),
+  })
+  assert.ok(response.ok, `sign-in of ${identifier}: HTTP ${String(response.status)}`)
+  const session = /** @type {{ user_id: string, device_id: string, access_token: string }} */ (
+    await response.json()
+  )
+  /** @type {ApiSession['call']} */
+  const call = async (method, path, body) => {
+    const answer = await fetch(at(`api/v1${path}`), {
+      method,
+      headers: {
+        Authorization: `Bearer ${session.access_token}`,
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    const text = await answer.text()
+    assert.ok(answer.ok, `${method} ${path}: HTTP ${String(answer.status)} ${text}`)
+    return text === '' ? {} : /** @type {unknown} */ (JSON.parse(text))
+  }
+  return { ...session, call }
 }
 
 // ---- what the server stores ---------------------------------------------------------------
