@@ -41,6 +41,7 @@ import { useChatRealtime, type ChatRealtime } from '@/features/chat/realtime-con
 import { useAuthSession } from '@/lib/auth/use-auth'
 import { describeApiFailure } from '@/lib/describe-api-failure'
 import { formatTimeAgo } from '@/lib/format'
+import { serverOf } from '@/lib/ids'
 import { cn } from '@/lib/utils'
 
 const NO_OUTGOING: readonly OutgoingMessage[] = []
@@ -492,10 +493,13 @@ function MessageGroup({
                 ) : (
                   <MessageTicks
                     tick={
-                      item.message.seq === undefined
-                        ? 'pending'
-                        : tickFor(item.message.seq, room.members, me)
+                      item.message.seq !== undefined
+                        ? tickFor(item.message.seq, room.members, me)
+                        : item.message.status === 'pending'
+                          ? 'pending'
+                          : 'sending'
                     }
+                    waitingFor={serverOf(room.room_id)}
                   />
                 )
               }
