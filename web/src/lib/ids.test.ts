@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 
 import {
+  ADDRESS_FORMAT_ERROR,
+  addressHint,
   isRemote,
   isServerName,
   localpart,
@@ -77,53 +79,60 @@ describe('isServerName', () => {
 
 describe('parseUserAddress', () => {
   it('takes a full address on any server', () => {
-    expect(parseUserAddress(' @bob:org-b.example ', me)).toEqual({
+    expect(parseUserAddress(' @bob:org-b.example ')).toEqual({
       ok: true,
       userId: '@bob:org-b.example',
     })
-    expect(parseUserAddress('@b.o_b=-1:chat.org-b.example:8448', me)).toEqual({
+    expect(parseUserAddress('@b.o_b=-1:chat.org-b.example:8448')).toEqual({
       ok: true,
       userId: '@b.o_b=-1:chat.org-b.example:8448',
     })
   })
 
-  it('expands a bare name to the user’s own server', () => {
-    expect(parseUserAddress('bob', me)).toEqual({ ok: true, userId: '@bob:org-a.example' })
-    expect(parseUserAddress('@bob', me)).toEqual({ ok: true, userId: '@bob:org-a.example' })
-  })
-
   it('lower-cases, as the server stores names', () => {
-    expect(parseUserAddress('@Bob:Org-B.Example', me)).toEqual({
+    expect(parseUserAddress('@Bob:Org-B.Example')).toEqual({
       ok: true,
       userId: '@bob:org-b.example',
     })
   })
 
   it.each([
-    ['', /Enter an address/],
-    ['@:org-b.example', /a name has 1 to 64/],
-    ['@bob smith:org-b.example', /a name has/],
-    ['@bób:org-b.example', /a name has/],
-    [`@${'a'.repeat(65)}:org-b.example`, /a name has 1 to 64/],
+    ['', ADDRESS_FORMAT_ERROR],
+    ['bob', ADDRESS_FORMAT_ERROR],
+    ['@bob', ADDRESS_FORMAT_ERROR],
+    ['bob:org-b.example', ADDRESS_FORMAT_ERROR],
+    ['@:org-b.example', /the name has 1 to 64/],
+    ['@bob smith:org-b.example', /the name has/],
+    ['@bób:org-b.example', /the name has/],
+    [`@${'a'.repeat(65)}:org-b.example`, /the name has 1 to 64/],
     ['@bob:', /after the colon comes a server/],
     ['@bob:org_b.example', /after the colon comes a server/],
     ['@bob:org-b.example:http', /after the colon comes a server/],
   ])('refuses %j', (input, message) => {
-    const result = parseUserAddress(input, me)
+    const result = parseUserAddress(input)
     expect(result.ok).toBe(false)
     if (!result.ok) expect(result.error).toMatch(message)
   })
 
-  it('accepts a localpart of exactly 64 characters', () => {
-    expect(parseUserAddress(`@${'a'.repeat(64)}:org-b.example`, me).ok).toBe(true)
+  it('accepts a name of exactly 64 characters', () => {
+    expect(parseUserAddress(`@${'a'.repeat(64)}:org-b.example`).ok).toBe(true)
   })
 })
 
 describe('parseUserAddresses', () => {
-  it('splits on commas and spaces, expands, dedupes and reports each bad one', () => {
-    expect(parseUserAddresses('bob, @cy:org-b.example  @bob:org-a.example,,@x:', me)).toEqual({
+  it('splits on commas and spaces, dedupes, and lists what is not an address', () => {
+    expect(
+      parseUserAddresses('@bob:org-a.example, @cy:org-b.example  @Bob:org-a.example,,x'),
+    ).toEqual({
       userIds: ['@bob:org-a.example', '@cy:org-b.example'],
-      errors: ['“@x:”: after the colon comes a server, like org-b.example.'],
+      invalid: ['x'],
     })
+  })
+})
+
+describe('addressHint', () => {
+  it('shows the user’s own server and says how to add people of other organisations', () => {
+    expect(addressHint(me)).toMatch(/@name:org-a\.example/)
+    expect(addressHint(me)).toMatch(/other organisations are added by their full address/)
   })
 })

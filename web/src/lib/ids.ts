@@ -55,48 +55,48 @@ export function isServerName(value: string): boolean {
 
 export type AddressResult = { ok: true; userId: string } | { ok: false; error: string }
 
+/** What an address field says when its value is not shaped like one at all. */
+export const ADDRESS_FORMAT_ERROR = 'Enter an address like @name:server.'
+
 /**
- * A user address as typed into a form: `@name:server` for anyone, or just `name` (or `@name`)
- * for someone on the user's own server. Lower-cased, as the server stores localparts.
+ * A user address as typed into a form: the full `@name:server`, for people of the user's own
+ * server as for those of other organisations. Lower-cased, as the server stores names.
  */
-export function parseUserAddress(input: string, me: string): AddressResult {
+export function parseUserAddress(input: string): AddressResult {
   const value = input.trim().toLowerCase()
-  if (value === '') return { ok: false, error: 'Enter an address like @name:server.' }
-  const bare = value.startsWith('@') ? value.slice(1) : value
-  const colon = bare.indexOf(':')
-  const name = colon === -1 ? bare : bare.slice(0, colon)
-  const server = colon === -1 ? serverOf(me) : bare.slice(colon + 1)
+  const colon = value.indexOf(':')
+  if (!value.startsWith('@') || colon === -1) return { ok: false, error: ADDRESS_FORMAT_ERROR }
+  const name = value.slice(1, colon)
+  const server = value.slice(colon + 1)
   if (name === '' || name.length > USERNAME_MAX || !LOCALPART.test(name)) {
     return {
       ok: false,
-      error: `“${input.trim()}”: a name has 1 to ${String(USERNAME_MAX)} of a-z 0-9 . _ = -`,
+      error: `In “${input.trim()}”, the name has 1 to ${String(USERNAME_MAX)} of a-z 0-9 . _ = -`,
     }
   }
-  if (server === undefined || !isServerName(server)) {
+  if (!isServerName(server)) {
     return {
       ok: false,
-      error: `“${input.trim()}”: after the colon comes a server, like org-b.example.`,
+      error: `In “${input.trim()}”, after the colon comes a server, like org-b.example.`,
     }
   }
   return { ok: true, userId: `@${name}:${server}` }
 }
 
-/** The hint under address fields: how to reach people of other organisations. */
-export const ADDRESS_HINT =
-  'People on your server: their name. People of other organisations: their full address, like @bob:org-b.example.'
-
 /** Several addresses separated by commas or spaces, as in the new-group form. */
-export function parseUserAddresses(
-  input: string,
-  me: string,
-): { userIds: string[]; errors: string[] } {
+export function parseUserAddresses(input: string): { userIds: string[]; invalid: string[] } {
   const userIds: string[] = []
-  const errors: string[] = []
+  const invalid: string[] = []
   for (const part of input.split(/[\s,]+/).filter(Boolean)) {
-    const result = parseUserAddress(part, me)
-    if (result.ok) {
-      if (!userIds.includes(result.userId)) userIds.push(result.userId)
-    } else errors.push(result.error)
+    const result = parseUserAddress(part)
+    if (!result.ok) invalid.push(part)
+    else if (!userIds.includes(result.userId)) userIds.push(result.userId)
   }
-  return { userIds, errors }
+  return { userIds, invalid }
+}
+
+/** The hint under address fields: everyone goes by their full address, other servers too. */
+export function addressHint(me: string): string {
+  const own = serverOf(me) ?? 'your-server'
+  return `Addresses look like @name:${own}. People of other organisations are added by their full address, like @bob:org-b.example.`
 }
