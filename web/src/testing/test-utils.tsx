@@ -115,3 +115,19 @@ export function renderApp(url = '/', options: RenderAppOptions = {}) {
   const result = render(options.strict ? <StrictMode>{app}</StrictMode> : app)
   return { ...result, router, queryClient, session }
 }
+
+/** jsdom has no modal dialogs: enough of them for the Dialog component. Call at module level. */
+export function installDialogPolyfill(): void {
+  Object.defineProperty(HTMLDialogElement.prototype, 'showModal', {
+    configurable: true,
+    value(this: HTMLDialogElement) {
+      this.open = true
+    },
+  })
+  Object.defineProperty(HTMLDialogElement.prototype, 'close', {
+    configurable: true,
+    value(this: HTMLDialogElement) {
+      this.open = false
+    },
+  })
+}

@@ -18,6 +18,7 @@ import { useSignOut } from '@/features/auth/api/sign-out'
 import type { SignedInUser } from '@/lib/auth/auth-session'
 import { useAuthState } from '@/lib/auth/use-auth'
 import { describeApiFailure } from '@/lib/describe-api-failure'
+import { localpart } from '@/lib/ids'
 import { cn } from '@/lib/utils'
 
 /** The top bar's account control: "Sign in" when signed out, the user's menu when signed in. */
@@ -39,11 +40,6 @@ export function UserMenu() {
     )
   }
   return <SignedInMenu user={state.user} />
-}
-
-/** `@alice:example.org` → `alice`. */
-function localpart(userId: string): string {
-  return /^@([^:]+):/.exec(userId)?.[1] ?? userId
 }
 
 /**

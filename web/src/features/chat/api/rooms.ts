@@ -48,6 +48,24 @@ const sendResponseSchema = z.object({
   seq: z.number().int(),
 }) satisfies z.ZodType<ApiSchemas['SendResponse']>
 
+/**
+ * The 202 answer: the room's owning server is another one that has not confirmed the event
+ * yet; ours keeps it queued and reports the outcome over the WebSocket (`sent` or `error`).
+ * Not in the generated OpenAPI types yet, so its shape is only here.
+ */
+const sendPendingSchema = z.object({ pending: z.literal(true), txn_id: z.string() })
+
+/** What became of a send: stored in the room, or queued on our server for the room's server. */
+export type SendOutcome = { status: 'stored'; eventId: string; seq: number } | { status: 'pending' }
+
+const sendOutcomeSchema = z
+  .union([sendResponseSchema, sendPendingSchema])
+  .transform((body): SendOutcome =>
+    'pending' in body
+      ? { status: 'pending' }
+      : { status: 'stored', eventId: body.event_id, seq: body.seq },
+  )
+
 /** A room's loaded timeline: events by ascending seq, and where older history continues. */
 export interface Timeline {
   events: RoomEvent[]
@@ -154,11 +172,11 @@ export function sendEvent(
   eventType: string,
   txnId: string,
   content: Record<string, unknown>,
-) {
+): Promise<SendOutcome> {
   return session.request(`/rooms/${enc(roomId)}/send/${enc(eventType)}/${enc(txnId)}`, {
     method: 'PUT',
     body: content,
-    schema: sendResponseSchema,
+    schema: sendOutcomeSchema,
   })
 }
 

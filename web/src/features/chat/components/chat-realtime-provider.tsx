@@ -3,7 +3,7 @@ import { useEffect, useState, type ReactNode } from 'react'
 
 import * as z from 'zod'
 
-import { getRoom, roomKeys, roomsQuery, sendEvent } from '@/features/chat/api/rooms'
+import { getRoom, roomKeys, roomsQuery, sendEvent, type Timeline } from '@/features/chat/api/rooms'
 import { DecryptionStore } from '@/features/chat/model/decryption-store'
 import { DeviceNoticeStore } from '@/features/chat/model/device-notices'
 import { VerificationStore } from '@/features/chat/model/verification-store'
@@ -286,14 +286,25 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
           case 'presence':
             applyPresence(queryClient, frame)
             break
-          case 'sent':
+          case 'sent': {
+            // Also how a message queued for another server (202) settles, perhaps after its
+            // event has already come in: then the optimistic copy can go at once.
             outbox.dispatch({
               type: 'sent',
               txnId: frame.txn_id,
               eventId: frame.event_id,
               seq: frame.seq,
             })
+            const roomId = outbox.getSnapshot().find((m) => m.txnId === frame.txn_id)?.roomId
+            const timeline =
+              roomId === undefined
+                ? undefined
+                : queryClient.getQueryData<Timeline>(roomKeys.timeline(roomId))
+            if (timeline?.events.some((e) => e.event_id === frame.event_id)) {
+              outbox.dispatch({ type: 'echoed', eventIds: new Set([frame.event_id]) })
+            }
             break
+          }
           case 'error':
             if (frame.txn_id) {
               outbox.dispatch({ type: 'failed', txnId: frame.txn_id, error: frame.error })

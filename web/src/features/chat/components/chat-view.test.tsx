@@ -6,6 +6,7 @@ import { E2eeClient } from '@/lib/crypto/e2ee-client'
 
 import {
   errorResponse,
+  installDialogPolyfill,
   jsonResponse,
   mockFetch,
   renderApp,
@@ -13,6 +14,8 @@ import {
   testSession,
   testTokens,
 } from '@/testing/test-utils'
+
+installDialogPolyfill()
 
 const me = testTokens.user_id
 const roomId = '!room1:org-a.example'
@@ -160,6 +163,94 @@ describe('chat view', () => {
       expect(bubble?.querySelector('[data-tick]')?.getAttribute('data-tick')).toBe('sent')
     })
     expect(screen.queryByRole('button', { name: 'Retry' })).not.toBeInTheDocument()
+  }, 30_000)
+
+  it('shows a room of another server: who is remote, who hosts it, and a send waiting for it', async () => {
+    cryptoInMemory()
+    const farRoom = '!far:org-b.example'
+    const encodedFar = encodeURIComponent(farRoom)
+    const cy = '@cy:org-b.example'
+    const bob = '@bob:org-a.example'
+    const farEvent = (seq: number, sender: string, type: string, content: object) => ({
+      ...event(seq, sender, type, { ...content }),
+      event_id: `$far${String(seq)}`,
+      room_id: farRoom,
+    })
+    const farHistory = [
+      farEvent(1, cy, 'parley.room.create', { kind: 'group', creator: cy, name: 'Partners' }),
+      farEvent(2, cy, 'parley.room.member', { user_id: cy, membership: 'join', role: 'owner' }),
+      farEvent(3, cy, 'parley.room.member', { user_id: me, membership: 'join', by: cy }),
+      farEvent(4, cy, 'parley.room.member', { user_id: bob, membership: 'join', by: cy }),
+      farEvent(5, cy, 'parley.message', { body: 'Hello from B' }),
+    ]
+    const far = {
+      ...room,
+      room_id: farRoom,
+      name: 'Partners',
+      members: [
+        { user_id: cy, role: 'owner', delivered_seq: 5, read_seq: 5, online: false },
+        { user_id: me, role: 'member', delivered_seq: 5, read_seq: 5, online: true },
+        { user_id: bob, role: 'member', delivered_seq: 5, read_seq: 5, online: true },
+      ],
+      my_role: 'member',
+      last_event: farHistory[4],
+    }
+    const sends: string[] = []
+    mockFetch((url, init) => {
+      const path = url.replace(/^\/api\/v1/, '')
+      if (path === '/server') return jsonResponse(testServerInfo)
+      if (path === '/rooms') return jsonResponse({ rooms: [far] })
+      if (path === `/rooms/${encodedFar}`) return jsonResponse(far)
+      const keys = keyEndpoint(path)
+      if (keys) return keys
+      if (path.startsWith(`/rooms/${encodedFar}/events`)) {
+        return jsonResponse({ events: farHistory, next_before: null })
+      }
+      if (init?.method === 'PUT' && path.startsWith(`/rooms/${encodedFar}/send/`)) {
+        sends.push(path)
+        const txnId = decodeURIComponent(path.split('/').at(-1) ?? '')
+        return jsonResponse({ pending: true, txn_id: txnId }, { status: 202 })
+      }
+      return errorResponse(404, 'M_UNRECOGNIZED', `No mock for ${path}`)
+    })
+    const user = userEvent.setup()
+    renderApp(`/chats/${encodedFar}`, { session: testSession(testTokens) })
+
+    const messages = await screen.findByRole('list', { name: 'Messages' })
+    expect(await within(messages).findByText('Hello from B')).toBeVisible()
+    // Remote users say their server; local ones look as they always did.
+    expect(within(messages).getByText('cy (org-b.example) created the group')).toBeVisible()
+    expect(within(messages).getByText(`${bob} was added by cy (org-b.example)`)).toBeVisible()
+    const sender = messages.querySelector('[data-remote-server]')
+    expect(sender?.getAttribute('data-remote-server')).toBe('org-b.example')
+    expect(sender).toHaveAttribute('title', cy)
+    expect(screen.getByTestId('room-host')).toHaveTextContent('Hosted by org-b.example')
+
+    await user.type(screen.getByRole('textbox', { name: 'Message' }), 'Are you there?{Enter}')
+    await waitFor(
+      () => {
+        const bubble = screen.getByText('Are you there?').closest('li')
+        expect(bubble?.querySelector('[data-tick]')?.getAttribute('data-tick')).toBe('pending')
+      },
+      { timeout: 15_000 },
+    )
+    expect(screen.getByText('Waiting for org-b.example')).toBeVisible()
+    expect(screen.queryByRole('button', { name: 'Retry' })).not.toBeInTheDocument()
+    // Queued on our server already: nothing is sent again from here.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(sends).toHaveLength(1)
+
+    await user.click(screen.getByRole('button', { name: 'Group details' }))
+    const members = await screen.findByTestId('member-list')
+    const cyRow = within(members)
+      .getAllByTestId('member')
+      .find((row) => row.textContent.includes('cy'))
+    expect(cyRow?.querySelector('[data-testid="server-badge"]')).toHaveTextContent('org-b.example')
+    const bobRow = within(members)
+      .getAllByTestId('member')
+      .find((row) => row.textContent.includes(bob))
+    expect(bobRow?.querySelector('[data-testid="server-badge"]')).toBeNull()
+    expect(screen.getAllByTestId('room-host')).toHaveLength(2)
   }, 30_000)
 
   it('says so when the room is not one of the user’s', async () => {

@@ -28,11 +28,12 @@ import {
 import { EncryptionStatus } from '@/features/chat/components/encryption-status'
 import { GroupPanel } from '@/features/chat/components/group-panel'
 import { MessageTicks } from '@/features/chat/components/message-ticks'
+import { ServerBadge, UserName } from '@/features/chat/components/user-name'
 import { systemText } from '@/features/chat/model/event-text'
 import type { MessageView } from '@/features/chat/model/decryption-store'
 import { deviceNoticeText, type DeviceNotice } from '@/features/chat/model/device-notices'
 import { isMessageEvent } from '@/features/chat/model/message-content'
-import { localpart, roomName } from '@/features/chat/model/names'
+import { otherMember, roomName } from '@/features/chat/model/names'
 import { applyOwnRead } from '@/features/chat/model/room-cache'
 import type { OutgoingMessage } from '@/features/chat/model/outbox'
 import { tickFor } from '@/features/chat/model/ticks'
@@ -41,6 +42,7 @@ import { useChatRealtime, type ChatRealtime } from '@/features/chat/realtime-con
 import { useAuthSession } from '@/lib/auth/use-auth'
 import { describeApiFailure } from '@/lib/describe-api-failure'
 import { formatTimeAgo } from '@/lib/format'
+import { remoteServer, serverOf, userLabel } from '@/lib/ids'
 import { cn } from '@/lib/utils'
 
 const NO_OUTGOING: readonly OutgoingMessage[] = []
@@ -79,6 +81,8 @@ export function ChatView({ roomId, me }: { roomId: string; me: string }) {
 function Conversation({ room, me }: { room: RoomSummary; me: string }) {
   const roomId = room.room_id
   const name = roomName(room, me)
+  const other = room.kind === 'direct' ? otherMember(room, me) : undefined
+  const host = remoteServer(roomId, me)
   const realtime = useChatRealtime()
   const timeline = useTimeline(roomId)
   const events = useMemo(() => timeline.data?.events ?? [], [timeline.data])
@@ -119,12 +123,18 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
         </Button>
         <div className="grid min-w-0 flex-1">
           <h2 className="truncate font-semibold" data-testid="chat-title">
-            {name}
+            {other ? <UserName userId={other.user_id} me={me} /> : name}
           </h2>
           <p className="truncate text-xs text-muted-foreground">
             {room.kind === 'group'
               ? (room.topic ?? `${String(room.members.length)} members`)
-              : presenceText(room.members.find((m) => m.user_id !== me))}
+              : presenceText(other)}
+            {host !== undefined && (
+              <span data-testid="room-host">
+                {' · Hosted by '}
+                <ServerBadge server={host} />
+              </span>
+            )}
           </p>
         </div>
         <EncryptionStatus room={room} me={me} />
@@ -166,9 +176,9 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
 
       <p className="min-h-6 px-4 text-xs text-muted-foreground" aria-live="polite">
         {typingOthers.length === 1
-          ? `${localpart(typingOthers[0] ?? '')} is typing…`
+          ? `${userLabel(typingOthers[0] ?? '', me, { short: true })} is typing…`
           : typingOthers.length > 1
-            ? `${typingOthers.map(localpart).join(', ')} are typing…`
+            ? `${typingOthers.map((u) => userLabel(u, me, { short: true })).join(', ')} are typing…`
             : ''}
       </p>
       <Composer roomId={roomId} realtime={realtime} />
@@ -249,6 +259,7 @@ function buildRows(
   viewOf: (event: RoomEvent) => MessageView,
 ) {
   const rows: Row[] = []
+  const nameOf = (userId: string) => userLabel(userId, me)
   // Notices go between the events by time (they are this device's, not the server's).
   let next = 0
   const noticesUntil = (time: number) => {
@@ -258,7 +269,7 @@ function buildRows(
       rows.push({
         kind: 'system',
         key: `notice:${notice.userId}:${notice.deviceId}:${String(notice.at)}`,
-        text: deviceNoticeText(notice),
+        text: deviceNoticeText(notice, nameOf),
         notice: true,
       })
     }
@@ -282,7 +293,7 @@ function buildRows(
           items: [{ kind: 'event', event, view }],
         })
     } else {
-      const text = systemText(event, roles)
+      const text = systemText(event, roles, nameOf)
       if (text !== undefined) rows.push({ kind: 'system', key: event.event_id, text })
     }
   }
@@ -450,7 +461,11 @@ function MessageGroup({
   return (
     <li className={cn('grid w-full gap-1', mine ? 'justify-items-end' : 'justify-items-start')}>
       {!mine && (
-        <span className="px-1 text-xs font-medium text-muted-foreground">{row.sender}</span>
+        <UserName
+          userId={row.sender}
+          me={me}
+          className="px-1 text-xs font-medium text-muted-foreground"
+        />
       )}
       <ul className={cn('grid w-full gap-1', mine ? 'justify-items-end' : 'justify-items-start')}>
         {row.items.map((item) =>
@@ -492,10 +507,13 @@ function MessageGroup({
                 ) : (
                   <MessageTicks
                     tick={
-                      item.message.seq === undefined
-                        ? 'pending'
-                        : tickFor(item.message.seq, room.members, me)
+                      item.message.seq !== undefined
+                        ? tickFor(item.message.seq, room.members, me)
+                        : item.message.status === 'pending'
+                          ? 'pending'
+                          : 'sending'
                     }
+                    waitingFor={serverOf(room.room_id)}
                   />
                 )
               }

@@ -6,11 +6,13 @@ import { Button } from '@/components/ui/button'
 import { Skeleton } from '@/components/ui/skeleton'
 import { useRooms, type RoomSummary } from '@/features/chat/api/rooms'
 import { previewText } from '@/features/chat/model/event-text'
-import { localpart, otherMember, roomName } from '@/features/chat/model/names'
+import { otherMember, roomName } from '@/features/chat/model/names'
+import { UserName } from '@/features/chat/components/user-name'
 import { NewChatDialog, NewGroupDialog } from '@/features/chat/components/new-chat-dialogs'
 import { isMessageEvent } from '@/features/chat/model/message-content'
 import { chatPath } from '@/features/chat/paths'
 import { useChatRealtime } from '@/features/chat/realtime-context'
+import { localpart, userLabel } from '@/lib/ids'
 import { cn } from '@/lib/utils'
 
 const subscribeNothing = () => () => undefined
@@ -86,8 +88,8 @@ export function ConversationList({ me }: { me: string }) {
           </ul>
         </nav>
       )}
-      <NewChatDialog open={dialog === 'chat'} onClose={close} />
-      <NewGroupDialog open={dialog === 'group'} onClose={close} />
+      <NewChatDialog open={dialog === 'chat'} onClose={close} me={me} />
+      <NewGroupDialog open={dialog === 'group'} onClose={close} me={me} />
     </section>
   )
 }
@@ -102,7 +104,7 @@ function ConversationItem({ room, me }: { room: RoomSummary; me: string }) {
     if (lastEvent) decryption?.request([lastEvent])
   }, [decryption, lastEvent])
   const preview = lastEvent
-    ? previewText(lastEvent, decryption?.view(lastEvent))
+    ? previewText(lastEvent, decryption?.view(lastEvent), (userId) => userLabel(userId, me))
     : 'No messages yet'
   const fromMe = lastEvent?.sender === me && isMessageEvent(lastEvent)
   const unread = room.unread_count
@@ -119,7 +121,7 @@ function ConversationItem({ room, me }: { room: RoomSummary; me: string }) {
     >
       <span className="relative shrink-0" aria-hidden="true">
         <span className="flex size-10 items-center justify-center rounded-full bg-primary/15 font-semibold text-primary uppercase">
-          {(room.kind === 'group' ? name : localpart(name)).slice(0, 1)}
+          {(other ? localpart(other.user_id) : name).slice(0, 1)}
         </span>
         {other && (
           <span
@@ -131,7 +133,9 @@ function ConversationItem({ room, me }: { room: RoomSummary; me: string }) {
         )}
       </span>
       <span className="grid min-w-0 flex-1">
-        <span className="truncate font-medium">{name}</span>
+        <span className="truncate font-medium">
+          {other ? <UserName userId={other.user_id} me={me} /> : name}
+        </span>
         <span className="truncate text-sm text-muted-foreground">
           {fromMe ? `You: ${preview}` : preview}
         </span>

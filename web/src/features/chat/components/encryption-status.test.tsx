@@ -7,6 +7,7 @@ import { EncryptionStatus } from '@/features/chat/components/encryption-status'
 import type { VerificationStore } from '@/features/chat/model/verification-store'
 import { E2eeContext, type E2eeState } from '@/features/chat/realtime-context'
 import type { DeviceInfo, E2eeClient, IdentityInfo } from '@/lib/crypto/e2ee-client'
+import { installDialogPolyfill } from '@/testing/test-utils'
 
 const ME = '@ann:test'
 const BOB = '@bob:test'
@@ -80,19 +81,7 @@ function ready(overrides: Partial<Extract<E2eeState, { status: 'ready' }>> = {})
   }
 }
 
-// jsdom has no modal dialogs: enough of them for the Dialog component.
-Object.defineProperty(HTMLDialogElement.prototype, 'showModal', {
-  configurable: true,
-  value(this: HTMLDialogElement) {
-    this.open = true
-  },
-})
-Object.defineProperty(HTMLDialogElement.prototype, 'close', {
-  configurable: true,
-  value(this: HTMLDialogElement) {
-    this.open = false
-  },
-})
+installDialogPolyfill()
 
 describe('encryption status', () => {
   it('says whether the other person is verified, and offers to verify their device', async () => {

@@ -10,9 +10,11 @@ import { PasswordInput } from '@/components/ui/password-input'
 import { Spinner } from '@/components/ui/spinner'
 import type { RoomSummary } from '@/features/chat/api/rooms'
 import { useUserTrust, type UserTrust } from '@/features/chat/hooks/use-trust'
+import { UserName } from '@/features/chat/components/user-name'
 import { useE2ee } from '@/features/chat/realtime-context'
 import type { DeviceInfo } from '@/lib/crypto/e2ee-client'
 import { describeApiFailure } from '@/lib/describe-api-failure'
+import { userLabel } from '@/lib/ids'
 
 /** The conversation's encryption state, in its header; opens the details. */
 export function EncryptionStatus({ room, me }: { room: RoomSummary; me: string }) {
@@ -190,13 +192,16 @@ function UserKeys({ user, me }: { user: UserTrust; me: string }) {
   return (
     <li className="grid gap-2" data-testid="user-keys" data-user={user.userId}>
       <div className="flex flex-wrap items-center gap-2">
-        <span className="font-medium">{mine ? `${user.userId} (you)` : user.userId}</span>
+        <span className="font-medium">
+          <UserName userId={user.userId} me={me} />
+          {mine && ' (you)'}
+        </span>
         <TrustBadge verified={user.verified} hasIdentity={user.hasIdentity} mine={mine} />
       </div>
       {user.devices.length === 0 ? (
         <p className="text-sm text-muted-foreground">No devices with encryption keys.</p>
       ) : (
-        <ul className="grid gap-1.5" aria-label={`Devices of ${user.userId}`}>
+        <ul className="grid gap-1.5" aria-label={`Devices of ${userLabel(user.userId, me)}`}>
           {user.devices.map((device) => (
             <DeviceRow key={device.deviceId} device={device} />
           ))}

@@ -7,7 +7,8 @@ import { FormField } from '@/components/ui/form-field'
 import { paths } from '@/config/paths'
 import { canManage, permissions, useRoomAction } from '@/features/chat/api/manage-room'
 import type { Member, RoomSummary } from '@/features/chat/api/rooms'
-import { isUserId } from '@/features/chat/model/names'
+import { ServerBadge, UserName } from '@/features/chat/components/user-name'
+import { addressHint, parseUserAddress, remoteServer, userLabel } from '@/lib/ids'
 import { cn } from '@/lib/utils'
 
 /** A group's members and settings, with the controls the caller's role allows. */
@@ -25,10 +26,17 @@ export function GroupPanel({
   const action = useRoomAction(room.room_id)
   const navigate = useNavigate()
   const manager = canManage(room.my_role)
+  const host = remoteServer(room.room_id, me)
 
   return (
     <Dialog open={open} onClose={onClose} title="Group details" className="max-w-lg">
       <div className="grid max-h-[70dvh] gap-5 overflow-y-auto">
+        {host !== undefined && (
+          <p className="text-sm text-muted-foreground" data-testid="room-host">
+            Hosted by <ServerBadge server={host} className="text-xs" />: its members and messages
+            are kept on that organisation’s server.
+          </p>
+        )}
         {manager && <SettingsForm room={room} action={action} />}
 
         <section aria-labelledby="members-heading" className="grid gap-2">
@@ -48,7 +56,7 @@ export function GroupPanel({
           </ul>
         </section>
 
-        {manager && <AddMemberForm action={action} />}
+        {manager && <AddMemberForm action={action} me={me} />}
 
         <Button
           variant="destructive"
@@ -118,19 +126,19 @@ function SettingsForm({ room, action }: { room: RoomSummary; action: Action }) {
   )
 }
 
-function AddMemberForm({ action }: { action: Action }) {
+function AddMemberForm({ action, me }: { action: Action; me: string }) {
   const [address, setAddress] = useState('')
   const [error, setError] = useState<string>()
   const submit = (event: SyntheticEvent) => {
     event.preventDefault()
-    const value = address.trim()
-    if (!isUserId(value)) {
-      setError('Enter an address like @name:server.')
+    const parsed = parseUserAddress(address)
+    if (!parsed.ok) {
+      setError(parsed.error)
       return
     }
     setError(undefined)
     action.mutate(
-      { type: 'add', userId: value },
+      { type: 'add', userId: parsed.userId },
       {
         onSuccess: () => {
           setAddress('')
@@ -144,6 +152,7 @@ function AddMemberForm({ action }: { action: Action }) {
         label="Add a member"
         placeholder="@name:server"
         autoComplete="off"
+        description={addressHint(me)}
         value={address}
         error={error}
         onChange={(e) => {
@@ -185,7 +194,7 @@ function MemberRow({
         )}
       />
       <span className="min-w-0 flex-1 truncate font-mono text-sm">
-        {member.user_id}
+        <UserName userId={member.user_id} me={me} />
         {member.user_id === me && ' (you)'}
       </span>
       <span className="text-xs text-muted-foreground">{member.role}</span>
@@ -227,7 +236,7 @@ function MemberRow({
           size="sm"
           variant="ghost"
           className="text-destructive"
-          aria-label={`Remove ${member.user_id}`}
+          aria-label={`Remove ${userLabel(member.user_id, me)}`}
           onClick={() => {
             run({ type: 'remove', userId: member.user_id })
           }}

@@ -7,17 +7,19 @@ import { Dialog } from '@/components/ui/dialog'
 import { FormField } from '@/components/ui/form-field'
 import { Spinner } from '@/components/ui/spinner'
 import { useCreateRoom } from '@/features/chat/api/rooms'
-import { isUserId } from '@/features/chat/model/names'
 import { chatPath } from '@/features/chat/paths'
 import { describeApiFailure } from '@/lib/describe-api-failure'
+import { addressHint, parseUserAddress, parseUserAddresses } from '@/lib/ids'
 
 interface DialogControl {
   open: boolean
   onClose: () => void
+  /** The signed-in user, whose server the address hint names. */
+  me: string
 }
 
 /** Start (or reopen) the direct conversation with one person. */
-export function NewChatDialog({ open, onClose }: DialogControl) {
+export function NewChatDialog({ open, onClose, me }: DialogControl) {
   const [address, setAddress] = useState('')
   const [fieldError, setFieldError] = useState<string>()
   const create = useCreateRoom()
@@ -32,14 +34,14 @@ export function NewChatDialog({ open, onClose }: DialogControl) {
 
   const submit = (event: SyntheticEvent) => {
     event.preventDefault()
-    const value = address.trim()
-    if (!isUserId(value)) {
-      setFieldError('Enter an address like @name:server.')
+    const parsed = parseUserAddress(address)
+    if (!parsed.ok) {
+      setFieldError(parsed.error)
       return
     }
     setFieldError(undefined)
     create.mutate(
-      { kind: 'direct', with: value },
+      { kind: 'direct', with: parsed.userId },
       {
         onSuccess: (room) => {
           close()
@@ -57,6 +59,7 @@ export function NewChatDialog({ open, onClose }: DialogControl) {
           name="address"
           placeholder="@name:server"
           autoComplete="off"
+          description={addressHint(me)}
           value={address}
           error={fieldError}
           onChange={(e) => {
@@ -78,7 +81,7 @@ export function NewChatDialog({ open, onClose }: DialogControl) {
 }
 
 /** Create a group with a name, an optional topic and its first members. */
-export function NewGroupDialog({ open, onClose }: DialogControl) {
+export function NewGroupDialog({ open, onClose, me }: DialogControl) {
   const [name, setName] = useState('')
   const [topic, setTopic] = useState('')
   const [members, setMembers] = useState('')
@@ -97,14 +100,12 @@ export function NewGroupDialog({ open, onClose }: DialogControl) {
 
   const submit = (event: SyntheticEvent) => {
     event.preventDefault()
-    const list = members
-      .split(/[\s,]+/)
-      .map((m) => m.trim())
-      .filter(Boolean)
+    const { userIds: list, invalid } = parseUserAddresses(members)
     const next: typeof errors = {}
     if (name.trim() === '') next.name = 'Give the group a name.'
-    const bad = list.filter((m) => !isUserId(m))
-    if (bad.length > 0) next.members = `Not an address: ${bad.join(', ')} (use @name:server).`
+    if (invalid.length > 0) {
+      next.members = `Not an address: ${invalid.join(', ')} (use @name:server).`
+    }
     setErrors(next)
     if (next.name !== undefined || next.members !== undefined) return
     create.mutate(
@@ -152,7 +153,7 @@ export function NewGroupDialog({ open, onClose }: DialogControl) {
           name="members"
           autoComplete="off"
           placeholder="@ann:server, @bob:server"
-          description="Addresses separated by commas or spaces."
+          description={`Separated by commas or spaces. ${addressHint(me)}`}
           value={members}
           error={errors.members}
           onChange={(e) => {

@@ -36,13 +36,13 @@ describe('outboxReducer', () => {
     message: { txnId: 't1', roomId: '!r:s', text: 'hi', createdAt: 1 },
   })
 
-  it('queues a message as pending', () => {
+  it('queues a message as sending', () => {
     expect(queued).toEqual([
-      { txnId: 't1', roomId: '!r:s', text: 'hi', createdAt: 1, status: 'pending' },
+      { txnId: 't1', roomId: '!r:s', text: 'hi', createdAt: 1, status: 'sending' },
     ])
   })
 
-  it('goes pending → failed → pending (same txn id) → sent', () => {
+  it('goes sending → failed → sending (same txn id) → sent', () => {
     let state: OutgoingMessage[] = outboxReducer(queued, {
       type: 'failed',
       txnId: 't1',
@@ -50,7 +50,7 @@ describe('outboxReducer', () => {
     })
     expect(state[0]).toMatchObject({ status: 'failed', error: 'offline' })
     state = outboxReducer(state, { type: 'retry', txnId: 't1' })
-    expect(state[0]).toMatchObject({ txnId: 't1', status: 'pending', error: undefined })
+    expect(state[0]).toMatchObject({ txnId: 't1', status: 'sending', error: undefined })
     state = outboxReducer(state, { type: 'sent', txnId: 't1', eventId: '$e', seq: 3 })
     expect(state[0]).toMatchObject({ status: 'sent', eventId: '$e', seq: 3 })
   })
@@ -62,7 +62,7 @@ describe('outboxReducer', () => {
   })
 
   it('retries only failed messages', () => {
-    expect(outboxReducer(queued, { type: 'retry', txnId: 't1' })[0]?.status).toBe('pending')
+    expect(outboxReducer(queued, { type: 'retry', txnId: 't1' })[0]?.status).toBe('sending')
     const sent = outboxReducer(queued, { type: 'sent', txnId: 't1', eventId: '$e', seq: 3 })
     expect(outboxReducer(sent, { type: 'retry', txnId: 't1' })[0]?.status).toBe('sent')
   })
@@ -71,6 +71,43 @@ describe('outboxReducer', () => {
     const sent = outboxReducer(queued, { type: 'sent', txnId: 't1', eventId: '$e', seq: 3 })
     expect(outboxReducer(sent, { type: 'echoed', eventIds: new Set(['$other']) })).toHaveLength(1)
     expect(outboxReducer(sent, { type: 'echoed', eventIds: new Set(['$e']) })).toHaveLength(0)
+  })
+
+  describe('pending (queued on our server for the room’s server)', () => {
+    const pending = outboxReducer(queued, { type: 'pending', txnId: 't1' })
+
+    it('moves a sending message to pending on the 202 answer', () => {
+      expect(pending[0]).toMatchObject({ status: 'pending' })
+      expect(pending[0]?.eventId).toBeUndefined()
+    })
+
+    it('is settled by the sent frame', () => {
+      const sent = outboxReducer(pending, { type: 'sent', txnId: 't1', eventId: '$e', seq: 9 })
+      expect(sent[0]).toMatchObject({ status: 'sent', eventId: '$e', seq: 9 })
+    })
+
+    it('fails on the error frame, and may then be retried with the same txn id', () => {
+      const failed = outboxReducer(pending, { type: 'failed', txnId: 't1', error: 'refused' })
+      expect(failed[0]).toMatchObject({ status: 'failed', error: 'refused' })
+      const again = outboxReducer(failed, { type: 'retry', txnId: 't1' })
+      expect(again[0]).toMatchObject({ txnId: 't1', status: 'sending' })
+      expect(outboxReducer(again, { type: 'pending', txnId: 't1' })[0]?.status).toBe('pending')
+    })
+
+    it('is not retried: only a failed message is', () => {
+      expect(outboxReducer(pending, { type: 'retry', txnId: 't1' })).toEqual(pending)
+    })
+
+    it('ignores a 202 that comes after the frame that settled the message', () => {
+      const sent = outboxReducer(queued, { type: 'sent', txnId: 't1', eventId: '$e', seq: 9 })
+      expect(outboxReducer(sent, { type: 'pending', txnId: 't1' })[0]?.status).toBe('sent')
+      const failed = outboxReducer(queued, { type: 'failed', txnId: 't1', error: 'refused' })
+      expect(outboxReducer(failed, { type: 'pending', txnId: 't1' })[0]?.status).toBe('failed')
+    })
+
+    it('stays while its event is in the timeline but the sent frame has not come', () => {
+      expect(outboxReducer(pending, { type: 'echoed', eventIds: new Set(['$e']) })).toEqual(pending)
+    })
   })
 })
 

@@ -126,7 +126,10 @@ function safeLocalStorage(): Storage | undefined {
 }
 
 /** The text of a notice. */
-export function deviceNoticeText(notice: DeviceNotice): string {
+export function deviceNoticeText(
+  notice: DeviceNotice,
+  nameOf: (userId: string) => string = (userId) => userId,
+): string {
   const name = notice.name ? `${notice.name}, ` : ''
-  return `${notice.userId} has a new device (${name}${notice.deviceId}). Verify it if you did not expect this.`
+  return `${nameOf(notice.userId)} has a new device (${name}${notice.deviceId}). Verify it if you did not expect this.`
 }

@@ -1,5 +1,6 @@
 import { describeApiFailure } from '@/lib/describe-api-failure'
 
+import type { SendOutcome } from '@/features/chat/api/rooms'
 import {
   newTxnId,
   outboxReducer,
@@ -7,8 +8,11 @@ import {
   type OutgoingMessage,
 } from '@/features/chat/model/outbox'
 
-/** Sends one message; resolves to what the server stored it as. */
-export type Transmit = (message: OutgoingMessage) => Promise<{ event_id: string; seq: number }>
+/**
+ * Sends one message; resolves to what the server stored it as, or to `pending` when our server
+ * queued it for the room's server.
+ */
+export type Transmit = (message: OutgoingMessage) => Promise<SendOutcome>
 
 /** The optimistic messages of every room, and their sending. */
 export class OutboxStore {
@@ -51,10 +55,12 @@ export class OutboxStore {
 
   async #attempt(txnId: string): Promise<void> {
     const message = this.#messages.find((m) => m.txnId === txnId)
-    if (message?.status !== 'pending') return
+    // Only `sending` goes out: a `pending` message is already queued on our server.
+    if (message?.status !== 'sending') return
     try {
-      const stored = await this.#transmit(message)
-      this.dispatch({ type: 'sent', txnId, eventId: stored.event_id, seq: stored.seq })
+      const outcome = await this.#transmit(message)
+      if (outcome.status === 'pending') this.dispatch({ type: 'pending', txnId })
+      else this.dispatch({ type: 'sent', txnId, eventId: outcome.eventId, seq: outcome.seq })
     } catch (error) {
       this.dispatch({ type: 'failed', txnId, error: describeApiFailure(error).detail })
     }

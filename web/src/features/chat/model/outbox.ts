@@ -1,8 +1,15 @@
 /**
  * Messages on their way out, shown optimistically until the timeline holds them. Each has a
  * transaction id, kept across retries: the server stores a retried send only once.
+ *
+ * - `sending`: on its way to our server;
+ * - `pending`: our server queued it durably for the room's server (another homeserver that has
+ *   not confirmed yet); it goes through by itself, so it is not retried from here, and the
+ *   WebSocket's `sent` or `error` frame for its transaction settles it;
+ * - `sent`: stored in the room, with its event id and seq;
+ * - `failed`: refused or not delivered; the user may retry.
  */
-export type OutgoingStatus = 'pending' | 'sent' | 'failed'
+export type OutgoingStatus = 'sending' | 'pending' | 'sent' | 'failed'
 
 export interface OutgoingMessage {
   txnId: string
@@ -17,6 +24,8 @@ export interface OutgoingMessage {
 
 export type OutboxAction =
   | { type: 'queued'; message: Omit<OutgoingMessage, 'status'> }
+  /** Our server accepted it but waits for the room's server (the 202 answer). */
+  | { type: 'pending'; txnId: string }
   | { type: 'sent'; txnId: string; eventId: string; seq: number }
   | { type: 'failed'; txnId: string; error: string }
   | { type: 'retry'; txnId: string }
@@ -29,7 +38,12 @@ export function outboxReducer(
 ): OutgoingMessage[] {
   switch (action.type) {
     case 'queued':
-      return [...state, { ...action.message, status: 'pending' }]
+      return [...state, { ...action.message, status: 'sending' }]
+    case 'pending':
+      return state.map((m) =>
+        // The `sent` or `error` frame can overtake the 202 answer: the later 202 changes nothing.
+        m.txnId === action.txnId && m.status === 'sending' ? { ...m, status: 'pending' } : m,
+      )
     case 'sent':
       return state.map((m) =>
         m.txnId === action.txnId
@@ -46,7 +60,7 @@ export function outboxReducer(
     case 'retry':
       return state.map((m) =>
         m.txnId === action.txnId && m.status === 'failed'
-          ? { ...m, status: 'pending', error: undefined }
+          ? { ...m, status: 'sending', error: undefined }
           : m,
       )
     case 'echoed': {

@@ -1,5 +1,8 @@
-/** The delivery state of one's own message, from the other members' receipts. */
-export type Tick = 'pending' | 'failed' | 'sent' | 'delivered' | 'read'
+/**
+ * The delivery state of one's own message, from the other members' receipts. `pending`: queued
+ * on our server for the room's server (another homeserver), which has not confirmed it yet.
+ */
+export type Tick = 'sending' | 'pending' | 'failed' | 'sent' | 'delivered' | 'read'
 
 interface Receipts {
   user_id: string
