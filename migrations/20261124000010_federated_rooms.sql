@@ -16,3 +16,16 @@ create table room_pending_send (
 
 -- Typing, receipts and presence are best effort: dropped rather than sent late.
 alter table federation_outbox add column expires_at timestamptz;
+
+-- Request signatures seen, until they expire: with the in-memory guard of each process, a
+-- request replayed to another process of the same server is refused too.
+create table federation_seen_signature (
+    signature bytea primary key,
+    expires_at timestamptz not null
+);
+
+create index federation_seen_signature_expiry on federation_seen_signature (expires_at);
+
+-- Old transaction records are pruned (see the outbox worker): a sender retries a transaction
+-- only until it is acknowledged.
+create index federation_inbound_txn_received on federation_inbound_txn (received_at);

@@ -581,6 +581,8 @@ pub struct VerifiedRequest {
     pub key_id: String,
     /// When the signature expires.
     pub expires: SystemTime,
+    /// The signature, for a replay store shared by several processes.
+    pub signature: [u8; 64],
 }
 
 /// Verifies a server-to-server request; returns the authenticated origin.
@@ -680,6 +682,7 @@ pub async fn verify_request<K: KeyLookup>(
         origin,
         key_id,
         expires: expires_at,
+        signature,
     })
 }
 

@@ -152,6 +152,7 @@ impl Federation {
     /// `authority` is the `Host` (HTTP/1.1) or `:authority` (HTTP/2) the request came with.
     pub async fn authenticate(
         &self,
+        db: &sqlx::PgPool,
         method: &http::Method,
         authority: &str,
         path_and_query: &str,
@@ -200,6 +201,28 @@ impl Federation {
                 ),
             }
         })?;
+        // Other processes of this server share the database, not the in-memory guard.
+        let first_time = sqlx::query!(
+            "insert into federation_seen_signature (signature, expires_at)
+             values ($1, to_timestamp($2::float8)) on conflict do nothing",
+            &verified.signature[..],
+            verified
+                .expires
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        )
+        .execute(db)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first_time {
+            tracing::info!(origin = %verified.origin, "refused a replayed federation request");
+            return Err(refused(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "The request signature is missing or not acceptable.",
+            ));
+        }
         let origin = verified.origin;
         if !self.peer_allowed(&origin) {
             return Err(refused(

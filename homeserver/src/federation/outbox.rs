@@ -255,7 +255,14 @@ impl Worker {
         let mut sending: HashSet<String> = HashSet::new();
         let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
         let wakers = &self.federation.inner.outbox;
+        let mut next_prune = tokio::time::Instant::now();
         loop {
+            if tokio::time::Instant::now() >= next_prune {
+                next_prune += PRUNE_INTERVAL;
+                if let Err(e) = prune(&self.db).await {
+                    tracing::warn!(error = %e, "cannot prune federation records");
+                }
+            }
             if listener.is_none() {
                 listener = self.listen().await;
             }
@@ -372,6 +379,28 @@ impl Worker {
             next.map(|secs| Duration::from_secs_f64(secs.clamp(0.0, 3600.0))),
         ))
     }
+}
+
+/// How often expired replay records and old transaction records are deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
+/// How long a received transaction's record is kept. A sender retries a transaction only until
+/// it gets an answer, and its backoff is capped at 30 minutes, so a retry after this long means
+/// it was down for weeks. Its room events and sends would still apply once (by seq and by
+/// transaction id); only its to-device messages could arrive a second time.
+const INBOUND_TXN_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+async fn prune(db: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query!("delete from federation_seen_signature where expires_at < now()")
+        .execute(db)
+        .await?;
+    sqlx::query!(
+        "delete from federation_inbound_txn where received_at < now() - make_interval(secs => $1)",
+        INBOUND_TXN_RETENTION.as_secs_f64()
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Sends one destination's queue.

@@ -111,6 +111,7 @@ async fn authenticate(
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
     let origin = federation
         .authenticate(
+            &state.db,
             &parts.method,
             &authority,
             &path_and_query,

@@ -586,3 +586,26 @@ async fn each_origin_has_a_request_rate() {
     server_a.stop().await.unwrap();
     server_b.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_replay_is_refused_by_the_next_process_of_the_server_too() {
+    let p = pair().await;
+    let server_a = TestServer::start(&p.a.config).await.unwrap();
+    let server_b = TestServer::start(&p.b.config).await.unwrap();
+    let key = &server_a.state.signing_key;
+    let http = peer_http(&p);
+    let url = format!("https://{B}:{}/_parley/federation/v1/send/r1", p.port_b);
+    let body =
+        serde_json::to_vec(&json!({"origin": A, "origin_server_ts": 1, "edus": []})).unwrap();
+    let request = signed_put(&http, key, A, &url, &url, &body, &body).await;
+    let replay = request.try_clone().unwrap();
+    assert_eq!(status_and_code(request).await.0, StatusCode::OK);
+    // Another process serves B at the same address, with nothing in memory: the database
+    // still knows the signature.
+    server_b.stop().await.unwrap();
+    let server_b = TestServer::start(&p.b.config).await.unwrap();
+    let (status, answer) = status_and_code(replay).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    server_a.stop().await.unwrap();
+    server_b.stop().await.unwrap();
+}
