@@ -141,6 +141,15 @@ pub(super) async fn fan_out(
         }
         let mut destinations = servers.get(event.room_id).cloned().unwrap_or_default();
         let mut snapshot_for = None;
+        let mut local_joined = None;
+        if event.event_type == event_type::MEMBER
+            && let Ok(content) = serde_json::from_str::<Value>(event.content)
+            && let Some(subject) = content.get("user_id").and_then(Value::as_str)
+            && server_of(subject) == Some(own)
+            && content.get("membership").and_then(Value::as_str) == Some("join")
+        {
+            local_joined = Some(subject.to_owned());
+        }
         if event.event_type == event_type::MEMBER
             && let Ok(content) = serde_json::from_str::<Value>(event.content)
             && let Some(subject) = content.get("user_id").and_then(Value::as_str)
@@ -163,7 +172,7 @@ pub(super) async fn fan_out(
             Some(_) => Some(snapshot(&mut *conn, event.room_id).await?),
             None => None,
         };
-        for destination in destinations {
+        for destination in &destinations {
             let content = match RawValue::from_string(event.content.to_owned()) {
                 Ok(content) => content,
                 Err(_) => continue,
@@ -189,8 +198,72 @@ pub(super) async fn fan_out(
                 },
             };
             let text = serde_json::to_string(&edu).unwrap_or_default();
-            outbox::enqueue_to(&mut *conn, &[destination], EDU_ROOM_EVENT, &text, None).await?;
+            outbox::enqueue_to(
+                &mut *conn,
+                std::slice::from_ref(destination),
+                EDU_ROOM_EVENT,
+                &text,
+                None,
+            )
+            .await?;
         }
+        // Presence is sent when it changes; servers that start sharing a room with our users
+        // need it now (after the room's state, so that they know the room).
+        if let Some(server) = &snapshot_for {
+            share_presence(
+                &mut *conn,
+                event.room_id,
+                own,
+                std::slice::from_ref(server),
+                None,
+            )
+            .await?;
+        }
+        if let Some(user) = &local_joined {
+            share_presence(&mut *conn, event.room_id, own, &destinations, Some(user)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends the current presence of our members of a room (or of one of them) to `destinations`.
+pub(super) async fn share_presence(
+    conn: &mut PgConnection,
+    room_id: &str,
+    own: &str,
+    destinations: &[String],
+    only: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    if destinations.is_empty() {
+        return Ok(());
+    }
+    let rows = sqlx::query!(
+        r#"select p.user_id, p.online, extract(epoch from p.last_seen_at)::float8 as "seen!"
+           from presence p join room_member m using (user_id)
+           where m.room_id = $1 and m.membership = 'join'
+             and substr(p.user_id, strpos(p.user_id, ':') + 1) = $2
+             and ($3::text is null or p.user_id = $3)"#,
+        room_id,
+        own,
+        only
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let edu = api::Presence {
+            user_id: row.user_id,
+            online: row.online,
+            last_seen_ts: (row.seen * 1000.0) as i64,
+        };
+        let content = serde_json::to_string(&edu).unwrap_or_default();
+        outbox::enqueue_to(
+            &mut *conn,
+            destinations,
+            api::EDU_PRESENCE,
+            &content,
+            Some(EPHEMERAL_TTL),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -382,14 +455,43 @@ impl Rooms {
         }
     }
 
-    /// Asks the owner of a direct room to let the caller (and the other party) back in.
+    /// Asks the owner of a direct room to let the caller (and the other party) back in, and
+    /// waits (at most [`SEND_WAIT`]) until the owner's membership events are here, so that the
+    /// caller can open the room at once.
     pub(super) async fn forward_rejoin(
         &self,
         user: &AuthUser,
         room_id: &str,
     ) -> Result<(), RoomError> {
         self.forward_op_as_party(user, room_id, RoomOp::RejoinDirect)
-            .await
+            .await?;
+        let deadline = tokio::time::Instant::now() + SEND_WAIT;
+        loop {
+            let arrived = self.arrivals.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let mut conn = self.db.acquire().await?;
+            if self
+                .membership(&mut conn, room_id, &user.user_id)
+                .await?
+                .is_some()
+            {
+                return Ok(());
+            }
+            drop(conn);
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(RoomError::refused(
+                    503,
+                    ErrorCode::Unavailable,
+                    "The room's server has not confirmed yet; try again shortly.",
+                ));
+            }
+            tokio::select! {
+                () = arrived => {}
+                () = tokio::time::sleep_until((now + Duration::from_secs(1)).min(deadline)) => {}
+            }
+        }
     }
 
     /// Asks the owner of `room_id` to make a change for `user` (a member of ours). The owner's
@@ -732,6 +834,10 @@ impl Rooms {
         // After the event: the room row, then the stream row, as every writer locks them.
         if let Some((user_id, joined)) = membership_change {
             record_membership(tx, room_id, &user_id, joined).await?;
+            if joined && self.is_local_user(&user_id) {
+                let servers = outbox::room_servers(tx, room_id, &self.server_name).await?;
+                share_presence(tx, room_id, &self.server_name, &servers, Some(&user_id)).await?;
+            }
         }
         if let (Some(txn), Some(device)) = (event.txn_id.as_deref(), event.device_id.as_deref())
             && self.is_local_user(&event.sender)
@@ -865,6 +971,8 @@ impl Rooms {
         for (user_id, joined) in changes {
             record_membership(tx, room_id, &user_id, joined).await?;
         }
+        let servers = outbox::room_servers(tx, room_id, &self.server_name).await?;
+        share_presence(tx, room_id, &self.server_name, &servers, None).await?;
         Ok(Ok(()))
     }
 

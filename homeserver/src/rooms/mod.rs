@@ -363,6 +363,8 @@ impl Rooms {
         self.require_member(&mut conn, room_id, &user.user_id)
             .await?;
         let limit = limit.unwrap_or(50).clamp(1, MAX_PAGE);
+        // One more than asked: whether there is anything older (a replica of another server's
+        // room starts where its first user joined, not at seq 1).
         let rows = sqlx::query_as!(
             EventRow,
             r#"select stream_pos, event_id, room_id, seq, sender, device_id, origin_server_ts,
@@ -371,13 +373,18 @@ impl Rooms {
                order by seq desc limit $3"#,
             room_id,
             before.unwrap_or(i64::MAX),
-            limit,
+            limit + 1,
         )
         .fetch_all(&mut *conn)
         .await?;
-        let mut events: Vec<Event> = rows.into_iter().map(Event::from).collect();
+        let more = rows.len() as i64 > limit;
+        let mut events: Vec<Event> = rows
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(Event::from)
+            .collect();
         events.reverse();
-        let next_before = events.first().map(|e| e.seq).filter(|seq| *seq > 1);
+        let next_before = events.first().map(|e| e.seq).filter(|_| more);
         Ok(History {
             events,
             next_before,

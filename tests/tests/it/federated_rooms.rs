@@ -202,8 +202,23 @@ async fn members_of_another_server_manage_a_room_through_its_owner() {
     let ann = TestUser::register(&server_a, "ann").await.unwrap();
     let bob = TestUser::register(&server_b, "bob").await.unwrap();
     let bea = TestUser::register(&server_b, "bea").await.unwrap();
+    // bob is online before the servers share a room: org-a learns it when they start to.
+    let bob_socket = TestSocket::connect(&bob, None, None).await.unwrap();
     let room = group(&ann, "Ops", &[&bob]).await;
     room_when(&bob, &room, "the replica", |r| r["my_role"] == "member").await;
+    room_when(&ann, &room, "bob online on org-a", |r| {
+        r["members"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["user_id"] == bob.user_id))
+            .is_some_and(|m| m["online"] == true)
+    })
+    .await;
+    bob_socket.close().await;
+    // The replica starts at bob's join: nothing older to page back to.
+    let (status, page) = bob.get(&format!("/rooms/{}/events", seg(&room))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page["events"].as_array().is_some_and(|e| !e.is_empty()));
+    assert_eq!(page["next_before"], Value::Null, "{page}");
     let members = format!("/rooms/{}/members", seg(&room));
     let member = |u: &TestUser| format!("/rooms/{}/members/{}", seg(&room), seg(&u.user_id));
 
@@ -547,6 +562,44 @@ async fn both_servers_restarted_mid_delivery_lose_nothing() {
     })
     .await
     .unwrap();
+    server_a.stop().await.unwrap();
+    server_b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_party_who_left_a_direct_room_of_another_server_gets_it_back() {
+    let p = pair().await;
+    let server_a = TestServer::start(&p.a.config).await.unwrap();
+    let server_b = TestServer::start(&p.b.config).await.unwrap();
+    let ann = TestUser::register(&server_a, "ann").await.unwrap();
+    let bob = TestUser::register(&server_b, "bob").await.unwrap();
+    let dm = direct(&ann, &bob.user_id).await;
+    room_when(&bob, &dm, "the direct room on org-b", |r| {
+        r["kind"] == "direct"
+    })
+    .await;
+    let (status, body) = bob
+        .call(
+            Method::DELETE,
+            &format!("/rooms/{}/members/{}", seg(&dm), seg(&bob.user_id)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    wait_until("bob to be out", WAIT, || async {
+        let (status, _) = bob.get(&format!("/rooms/{}", seg(&dm))).await;
+        (status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await
+    .unwrap();
+    // Asking for a direct chat with ann again: the same room, open at once.
+    let (status, body) = bob
+        .post("/rooms", json!({"kind": "direct", "with": ann.user_id}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["room_id"], dm.as_str());
+    let (status, body) = send(&bob, &dm, "back", "I'm back").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     server_a.stop().await.unwrap();
     server_b.stop().await.unwrap();
 }
