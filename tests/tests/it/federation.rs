@@ -404,13 +404,37 @@ pub async fn signed_put(
     body: &[u8],
     sent_body: &[u8],
 ) -> reqwest::RequestBuilder {
+    signed_put_at(
+        http,
+        key,
+        origin,
+        url,
+        sign_url,
+        body,
+        sent_body,
+        SystemTime::now(),
+    )
+}
+
+/// [`signed_put`] with the signature made at `at`.
+#[allow(clippy::too_many_arguments)]
+pub fn signed_put_at(
+    http: &reqwest::Client,
+    key: &ServerSigningKey,
+    origin: &str,
+    url: &str,
+    sign_url: &str,
+    body: &[u8],
+    sent_body: &[u8],
+    at: SystemTime,
+) -> reqwest::RequestBuilder {
     let headers = sign_request(
         key,
         &ServerName::parse(origin).unwrap(),
         &Method::PUT,
         &sign_url.parse().unwrap(),
         body,
-        SystemTime::now(),
+        at,
         Duration::from_secs(60),
     )
     .unwrap();
@@ -535,6 +559,16 @@ async fn the_receiver_refuses_what_it_must() {
     assert!(body["refused"]["0"].is_string(), "{body}");
     let (_, pending) = bob.get("/sendToDevice/pending").await;
     assert_eq!(pending["events"], json!([]), "{pending}");
+
+    // Expired: signed ten minutes ago with a minute's validity; and one from the future.
+    for at in [
+        SystemTime::now() - Duration::from_secs(600),
+        SystemTime::now() + Duration::from_secs(600),
+    ] {
+        let request = signed_put_at(&http, key, A, &url("e1"), &url("e1"), &good, &good, at);
+        let (status, body) = status_and_code(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
 
     // A good one is applied; the very same request again is a replay.
     let request = signed_put(&http, key, A, &url("g1"), &url("g1"), &good, &good).await;
