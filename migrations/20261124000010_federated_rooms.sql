@@ -10,6 +10,9 @@ create table room_pending_send (
     device_id text not null,
     txn_id text not null,
     room_id text not null references room (room_id) on delete cascade,
+    -- What was sent, so that the sender's device sees it as pending after a reload.
+    type text not null,
+    content jsonb not null,
     created_at timestamptz not null default now(),
     primary key (sender, device_id, txn_id)
 );

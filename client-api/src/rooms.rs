@@ -165,6 +165,25 @@ pub struct History {
     pub events: Vec<Event>,
     /// Pass as `before` for the next older page; absent at the start of the room.
     pub next_before: Option<i64>,
+    /// On the newest page (no `before`): this device's sends waiting for the room's server
+    /// (another server's room that has not confirmed them yet), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingEvent>,
+}
+
+/// A send of this device queued for the room's server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PendingEvent {
+    /// The transaction id it was sent with.
+    pub txn_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The content as sent.
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+    /// When it was queued, in milliseconds since the epoch.
+    pub queued_at: i64,
 }
 
 /// What a send was stored as (the same answer for a retry with the same transaction id).

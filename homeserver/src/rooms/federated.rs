@@ -19,7 +19,7 @@ use std::{collections::HashMap, time::Duration};
 use http::Method;
 use parley_client_api::{
     ErrorCode,
-    rooms::{MAX_CONTENT_BYTES, Role, SendResponse, event_type},
+    rooms::{MAX_CONTENT_BYTES, PendingEvent, Role, SendResponse, event_type},
     ws::ServerFrame,
 };
 use parley_federation::{
@@ -352,12 +352,14 @@ impl Rooms {
             return Ok(SendOutcome::Stored(sent));
         }
         let queued = sqlx::query!(
-            "insert into room_pending_send (sender, device_id, txn_id, room_id)
-             values ($1, $2, $3, $4) on conflict do nothing",
+            "insert into room_pending_send (sender, device_id, txn_id, room_id, type, content)
+             values ($1, $2, $3, $4, $5, $6::text::jsonb) on conflict do nothing",
             user.user_id,
             user.device_id,
             txn_id,
-            room_id
+            room_id,
+            event_type,
+            content
         )
         .execute(&mut *tx)
         .await?
@@ -391,6 +393,33 @@ impl Rooms {
             return Ok(SendOutcome::Pending);
         }
         self.wait_for_owner(user, txn_id).await
+    }
+
+    /// This device's sends in `room_id` still waiting for the room's server.
+    pub(super) async fn pending_sends(
+        &self,
+        conn: &mut PgConnection,
+        user: &AuthUser,
+        room_id: &str,
+    ) -> Result<Vec<PendingEvent>, sqlx::Error> {
+        Ok(sqlx::query!(
+            r#"select txn_id, type, content as "content: Value", created_at
+               from room_pending_send where sender = $1 and device_id = $2 and room_id = $3
+               order by created_at, txn_id"#,
+            user.user_id,
+            user.device_id,
+            room_id
+        )
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(|r| PendingEvent {
+            txn_id: r.txn_id,
+            event_type: r.r#type,
+            content: r.content,
+            queued_at: super::millis(r.created_at),
+        })
+        .collect())
     }
 
     async fn stored_send(

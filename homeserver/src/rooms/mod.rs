@@ -385,9 +385,15 @@ impl Rooms {
             .collect();
         events.reverse();
         let next_before = events.first().map(|e| e.seq).filter(|_| more);
+        let pending = if before.is_none() && !self.owns(room_id) {
+            self.pending_sends(&mut conn, user, room_id).await?
+        } else {
+            Vec::new()
+        };
         Ok(History {
             events,
             next_before,
+            pending,
         })
     }
 

@@ -439,6 +439,17 @@ async fn with_the_owner_stopped_history_stays_readable_and_sends_wait_then_go_th
     }
     let (status, _) = send(&bob, &room, "p4", "p4").await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    // The sending device finds them as pending in the room's history (e.g. after a reload).
+    let (status, page) = bob.get(&format!("/rooms/{}/events", seg(&room))).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let pending: Vec<&str> = page["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["txn_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(page["pending"][2]["content"]["body"], "p2");
 
     // The owner returns; ann comes online, which tells org-b (and wakes its queue for org-a).
     let server_a = TestServer::start(&p.a.config).await.unwrap();
@@ -471,6 +482,8 @@ async fn with_the_owner_stopped_history_stays_readable_and_sends_wait_then_go_th
     assert_eq!(arrived, expected);
     confirmed.sort();
     assert_eq!(confirmed, expected);
+    let (_, page) = bob.get(&format!("/rooms/{}/events", seg(&room))).await;
+    assert_eq!(page.get("pending"), None, "nothing waits any more: {page}");
     // A retry after the fact answers with the stored event.
     let (status, body) = send(&bob, &room, "p4", "p4").await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -813,6 +813,11 @@ export interface components {
        * @description Pass as `before` for the next older page; absent at the start of the room.
        */
       next_before?: number | null
+      /**
+       * @description On the newest page (no `before`): this device's sends waiting for the room's server
+       *     (another server's room that has not confirmed them yet), oldest first.
+       */
+      pending?: components['schemas']['PendingEvent'][]
     }
     /** @description The device's key stock, so it knows when to upload more. */
     KeyCounts: {
@@ -880,6 +885,20 @@ export interface components {
        *     accepted and ignored.
        */
       password?: string | null
+    }
+    /** @description A send of this device queued for the room's server. */
+    PendingEvent: {
+      /** @description The content as sent. */
+      content: Record<string, never>
+      /**
+       * Format: int64
+       * @description When it was queued, in milliseconds since the epoch.
+       */
+      queued_at: number
+      /** @description The transaction id it was sent with. */
+      txn_id: string
+      /** @description The event type. */
+      type: string
     }
     /**
      * @description A send into a room of another server that its server has not confirmed yet (`202`): it is
