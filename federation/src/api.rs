@@ -191,6 +191,9 @@ pub struct RoomSnapshot {
     pub topic: Option<String>,
     /// Every member after the event.
     pub members: Vec<RoomMemberState>,
+    /// A direct room's two parties (whether or not both are members now).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub direct_pair: Vec<String>,
 }
 
 /// The content of an [`EDU_ROOM_EVENT`] EDU. Only the room's owner sends it; a receiver keeps a

@@ -286,7 +286,7 @@ async fn joined_on(
 
 async fn snapshot(conn: &mut PgConnection, room_id: &str) -> Result<RoomSnapshot, sqlx::Error> {
     let room = sqlx::query!(
-        "select kind, creator, name, topic from room where room_id = $1",
+        "select kind, creator, name, topic, direct_key from room where room_id = $1",
         room_id
     )
     .fetch_one(&mut *conn)
@@ -310,6 +310,10 @@ async fn snapshot(conn: &mut PgConnection, room_id: &str) -> Result<RoomSnapshot
         name: room.name,
         topic: room.topic,
         members,
+        direct_pair: room
+            .direct_key
+            .map(|key| key.split(' ').map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -903,7 +907,13 @@ impl Rooms {
         let kind = snapshot.kind.as_str();
         if !matches!(kind, "direct" | "group")
             || snapshot.members.len() > 10_000
-            || (kind == "direct" && snapshot.members.len() != 2)
+            || (kind == "direct"
+                && (snapshot.direct_pair.len() != 2
+                    || snapshot.direct_pair.iter().any(|u| !is_user_id(u))
+                    || snapshot
+                        .members
+                        .iter()
+                        .any(|m| !snapshot.direct_pair.contains(&m.user_id))))
             || snapshot
                 .members
                 .iter()
@@ -917,11 +927,7 @@ impl Rooms {
             return Ok(Err("Malformed room state."));
         }
         let direct_key = if kind == "direct" {
-            let mut pair: Vec<&str> = snapshot
-                .members
-                .iter()
-                .map(|m| m.user_id.as_str())
-                .collect();
+            let mut pair: Vec<&str> = snapshot.direct_pair.iter().map(String::as_str).collect();
             pair.sort_unstable();
             let key = pair.join(" ");
             // Both servers made a direct room for the pair at once: keep both, the other

@@ -605,7 +605,16 @@ async fn a_party_who_left_a_direct_room_of_another_server_gets_it_back() {
     })
     .await
     .unwrap();
-    // Asking for a direct chat with ann again: the same room, open at once.
+    // ann leaves too: nobody is in the room now.
+    let (status, body) = ann
+        .call(
+            Method::DELETE,
+            &format!("/rooms/{}/members/{}", seg(&dm), seg(&ann.user_id)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    // Asking for a direct chat with ann again: the same room, open at once, both back in.
     let (status, body) = bob
         .post("/rooms", json!({"kind": "direct", "with": ann.user_id}))
         .await;
@@ -613,6 +622,10 @@ async fn a_party_who_left_a_direct_room_of_another_server_gets_it_back() {
     assert_eq!(body["room_id"], dm.as_str());
     let (status, body) = send(&bob, &dm, "back", "I'm back").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    room_when(&ann, &dm, "ann back in", |r| {
+        r["members"].as_array().is_some_and(|m| m.len() == 2)
+    })
+    .await;
     server_a.stop().await.unwrap();
     server_b.stop().await.unwrap();
 }
