@@ -5,7 +5,8 @@
  * - `sending`: on its way to our server;
  * - `pending`: our server queued it durably for the room's server (another homeserver that has
  *   not confirmed yet); it goes through by itself, so it is not retried from here, and the
- *   WebSocket's `sent` or `error` frame for its transaction settles it;
+ *   WebSocket's `sent` or `error` frame for its transaction settles it. After a reload such
+ *   messages come back from the server with the newest page of the room's history (`restored`);
  * - `sent`: stored in the room, with its event id and seq;
  * - `failed`: refused or not delivered; the user may retry.
  */
