@@ -181,6 +181,16 @@ describe('E2eeClient', () => {
     bob.close()
   }, 60_000)
 
+  it('decrypts what this device sent itself, under an id no server gave it', async () => {
+    // How a send still pending on another server is read back after a reload.
+    const { ann, bob } = await twoDevices()
+    const content = await ann.encrypt(ROOM, [ANN, BOB], 'parley.message', { body: 'queued' })
+    const own = await ann.decrypt(event('$pending.m1abc.0b4c-77', content))
+    expect(own).toMatchObject({ ok: true, type: 'parley.message', content: { body: 'queued' } })
+    ann.close()
+    bob.close()
+  }, 60_000)
+
   it('rotates the room key when membership changes and after the message limit', async () => {
     const { ann, bob } = await twoDevices()
     const send = async () =>

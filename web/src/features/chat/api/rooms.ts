@@ -38,9 +38,26 @@ export type RoomSummary = z.infer<typeof roomSummarySchema>
 
 const roomListSchema = z.object({ rooms: z.array(roomSummarySchema) })
 
+/**
+ * One of this device's sends into a room of another server that the room's server has not
+ * confirmed yet (queued on ours), as sent: `content` is normally the `m.room.encrypted` content.
+ */
+const pendingEventSchema = z.object({
+  txn_id: z.string(),
+  type: z.string(),
+  content: z.record(z.string(), z.unknown()),
+  queued_at: z.number().int(),
+}) satisfies z.ZodType<
+  // The generated type says nothing about the content's fields.
+  Omit<ApiSchemas['PendingEvent'], 'content'> & { content: Record<string, unknown> }
+>
+export type PendingSend = z.infer<typeof pendingEventSchema>
+
 const historySchema = z.object({
   events: z.array(roomEventSchema),
   next_before: z.number().int().nullish(),
+  /** Only on the newest page (no `before`); absent when there are none. */
+  pending: z.array(pendingEventSchema).nullish(),
 })
 
 const sendResponseSchema = z.object({
@@ -51,9 +68,11 @@ const sendResponseSchema = z.object({
 /**
  * The 202 answer: the room's owning server is another one that has not confirmed the event
  * yet; ours keeps it queued and reports the outcome over the WebSocket (`sent` or `error`).
- * Not in the generated OpenAPI types yet, so its shape is only here.
  */
-const sendPendingSchema = z.object({ pending: z.literal(true), txn_id: z.string() })
+const sendPendingSchema = z.object({
+  pending: z.literal(true),
+  txn_id: z.string(),
+}) satisfies z.ZodType<ApiSchemas['PendingSendResponse']>
 
 /** What became of a send: stored in the room, or queued on our server for the room's server. */
 export type SendOutcome = { status: 'stored'; eventId: string; seq: number } | { status: 'pending' }
@@ -71,6 +90,18 @@ export interface Timeline {
   events: RoomEvent[]
   /** `before` for the next older page; `null` once the start of the room is loaded. */
   nextBefore: number | null
+  /**
+   * This device's sends in the room still waiting for the room's server, as of the last load of
+   * the newest page (oldest first), and when that load was asked for. The outbox adopts them.
+   */
+  pending?: PendingSnapshot
+}
+
+/** The pending sends listed by one load of a room's newest page. */
+export interface PendingSnapshot {
+  sends: PendingSend[]
+  /** `Date.now()` just before the page was requested. */
+  requestedAt: number
 }
 
 export const roomKeys = {
@@ -127,6 +158,7 @@ export function useTimeline(roomId: string) {
   return useQuery({
     queryKey: roomKeys.timeline(roomId),
     queryFn: async ({ signal }): Promise<Timeline> => {
+      const requestedAt = Date.now()
       const page = await session.request(
         `/rooms/${enc(roomId)}/events?limit=${String(HISTORY_PAGE)}`,
         {
@@ -139,6 +171,7 @@ export function useTimeline(roomId: string) {
       return {
         events: mergeEvents(current?.events ?? [], page.events),
         nextBefore: page.next_before ?? null,
+        pending: { sends: page.pending ?? [], requestedAt },
       }
     },
     staleTime: Infinity,
@@ -161,6 +194,7 @@ export async function loadOlder(
     { schema: historySchema },
   )
   queryClient.setQueryData<Timeline>(key, (latest) => ({
+    ...latest,
     events: mergeEvents(latest?.events ?? [], page.events),
     nextBefore: page.next_before ?? null,
   }))

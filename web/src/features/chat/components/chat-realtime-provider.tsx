@@ -315,18 +315,30 @@ export function ChatRealtimeProvider({ children }: { children: ReactNode }) {
     })
 
     // Every message is encrypted for the room's current members before it leaves.
-    const outbox = new OutboxStore(async (message) => {
-      const e2ee = await e2eeReady
-      if (!e2ee) throw new Error('End-to-end encryption is not available on this device.')
-      const room = await getRoom(session, message.roomId)
-      const content = await e2ee.encrypt(
-        message.roomId,
-        room.members.map((m) => m.user_id),
-        MESSAGE_EVENT_TYPE,
-        encodeMessage(message.text),
-      )
-      return sendEvent(session, message.roomId, ENCRYPTED_EVENT_TYPE, message.txnId, content)
-    })
+    const outbox = new OutboxStore(
+      async (message) => {
+        const e2ee = await e2eeReady
+        if (!e2ee) throw new Error('End-to-end encryption is not available on this device.')
+        const room = await getRoom(session, message.roomId)
+        const content = await e2ee.encrypt(
+          message.roomId,
+          room.members.map((m) => m.user_id),
+          MESSAGE_EVENT_TYPE,
+          encodeMessage(message.text),
+        )
+        return sendEvent(session, message.roomId, ENCRYPTED_EVENT_TYPE, message.txnId, content)
+      },
+      {
+        // This device's sends still queued for another server, listed by a history load after a
+        // reload: their text is read back like any event of the room this device sent.
+        userId: me,
+        decrypt: async (event) => {
+          const e2ee = await e2eeReady
+          if (!e2ee) throw new Error('End-to-end encryption is not available on this device.')
+          return e2ee.decrypt(event)
+        },
+      },
+    )
 
     client.start()
     // eslint-disable-next-line react-hooks/set-state-in-effect -- the connection lives as long as the session

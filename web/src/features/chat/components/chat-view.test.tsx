@@ -253,6 +253,112 @@ describe('chat view', () => {
     expect(screen.getAllByTestId('room-host')).toHaveLength(2)
   }, 30_000)
 
+  it('shows this device’s sends still waiting for another server after a reload', async () => {
+    cryptoInMemory()
+    const decrypt = vi.spyOn(E2eeClient.prototype, 'decrypt').mockImplementation((event) =>
+      Promise.resolve(
+        event.content.ciphertext === 'readable'
+          ? {
+              ok: true,
+              type: 'parley.message',
+              content: { body: 'Sent before the reload' },
+              senderDevice: testTokens.device_id,
+              verifiedDevice: true,
+            }
+          : {
+              ok: false,
+              code: 'missing-key',
+              reason: 'The key is missing.',
+              sessionId: 's',
+              retryable: true,
+            },
+      ),
+    )
+    const farRoom = '!far:org-b.example'
+    const encodedFar = encodeURIComponent(farRoom)
+    const cy = '@cy:org-b.example'
+    const farHistory = [
+      { ...event(1, cy, 'parley.message', { body: 'Hello from B' }), room_id: farRoom },
+    ]
+    const far = {
+      ...room,
+      room_id: farRoom,
+      name: 'Partners',
+      members: [
+        { user_id: cy, role: 'owner', delivered_seq: 1, read_seq: 1, online: false },
+        { user_id: me, role: 'member', delivered_seq: 1, read_seq: 1, online: true },
+      ],
+      my_role: 'member',
+      last_event: farHistory[0],
+      read_seq: 1,
+    }
+    const encrypted = (ciphertext: string) => ({
+      algorithm: 'm.megolm.v1.aes-sha2',
+      sender_key: 'k',
+      ciphertext,
+      session_id: 's',
+      device_id: testTokens.device_id,
+    })
+    const sends: string[] = []
+    mockFetch((url, init) => {
+      const path = url.replace(/^\/api\/v1/, '')
+      if (path === '/server') return jsonResponse(testServerInfo)
+      if (path === '/rooms') return jsonResponse({ rooms: [far] })
+      if (path === `/rooms/${encodedFar}`) return jsonResponse(far)
+      const keys = keyEndpoint(path)
+      if (keys) return keys
+      if (path.startsWith(`/rooms/${encodedFar}/events`)) {
+        return jsonResponse({
+          events: farHistory,
+          next_before: null,
+          pending: [
+            {
+              txn_id: 'tx1',
+              type: 'm.room.encrypted',
+              content: encrypted('readable'),
+              queued_at: 1_790_000_005_000,
+            },
+            {
+              txn_id: 'tx2',
+              type: 'm.room.encrypted',
+              content: encrypted('unreadable'),
+              queued_at: 1_790_000_006_000,
+            },
+          ],
+        })
+      }
+      if (init?.method === 'PUT') sends.push(path)
+      return errorResponse(404, 'M_UNRECOGNIZED', `No mock for ${path}`)
+    })
+    renderApp(`/chats/${encodedFar}`, { session: testSession(testTokens) })
+
+    const messages = await screen.findByRole('list', { name: 'Messages' })
+    expect(await within(messages).findByText('Hello from B')).toBeVisible()
+    const restored = await within(messages).findByText(
+      'Sent before the reload',
+      {},
+      { timeout: 15_000 },
+    )
+    const bubble = restored.closest('li')
+    expect(bubble?.querySelector('[data-tick]')?.getAttribute('data-tick')).toBe('pending')
+    const unreadable = await within(messages).findByText(/Can’t show this pending message/)
+    expect(unreadable.closest('li')?.querySelector('[data-tick]')?.getAttribute('data-tick')).toBe(
+      'pending',
+    )
+    expect(within(messages).getAllByText('Waiting for org-b.example')).toHaveLength(2)
+    // Decrypted as this user's own events in the room.
+    expect(decrypt).toHaveBeenCalledWith(
+      expect.objectContaining({
+        room_id: farRoom,
+        sender: me,
+        origin_server_ts: 1_790_000_005_000,
+      }),
+    )
+    // Already queued on our server: nothing is sent again from here.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(sends).toEqual([])
+  }, 30_000)
+
   it('says so when the room is not one of the user’s', async () => {
     mockFetch((url) =>
       url.endsWith('/rooms') ? jsonResponse({ rooms: [] }) : jsonResponse(testServerInfo),

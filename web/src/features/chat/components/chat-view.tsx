@@ -35,7 +35,7 @@ import { deviceNoticeText, type DeviceNotice } from '@/features/chat/model/devic
 import { isMessageEvent } from '@/features/chat/model/message-content'
 import { otherMember, roomName } from '@/features/chat/model/names'
 import { applyOwnRead } from '@/features/chat/model/room-cache'
-import type { OutgoingMessage } from '@/features/chat/model/outbox'
+import { canRetry, type OutgoingMessage } from '@/features/chat/model/outbox'
 import { tickFor } from '@/features/chat/model/ticks'
 import { TypingNotifier } from '@/features/chat/model/typing-notifier'
 import { useChatRealtime, type ChatRealtime } from '@/features/chat/realtime-context'
@@ -105,6 +105,14 @@ function Conversation({ room, me }: { room: RoomSummary; me: string }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [realtime, roomId, noticesVersion],
   )
+
+  // This device's sends still waiting for the room's server, as of the last load of the newest
+  // page (also after a reload). After the render that shows that page's events: a message it no
+  // longer lists leaves the outbox only once its event (if it went through) is on screen.
+  const pendingSends = timeline.data?.pending
+  useEffect(() => {
+    if (realtime && pendingSends) realtime.outbox.restorePending(roomId, pendingSends)
+  }, [realtime, roomId, pendingSends])
 
   const eventIds = useMemo(() => new Set(events.map((e) => e.event_id)), [events])
   const pending = outgoing.filter(
@@ -483,27 +491,33 @@ function MessageGroup({
             <Bubble
               key={item.message.txnId}
               mine
-              view={{
-                kind: 'text',
-                text: item.message.text,
-                encrypted: true,
-                verifiedDevice: true,
-              }}
+              view={
+                item.message.restored === 'decrypting'
+                  ? { kind: 'decrypting' }
+                  : { kind: 'text', text: item.message.text, encrypted: true, verifiedDevice: true }
+              }
               time={item.message.createdAt}
               failed={item.message.status === 'failed'}
               status={
                 item.message.status === 'failed' ? (
-                  <span className="inline-flex items-center gap-1 text-destructive">
-                    Not sent —
-                    <button
-                      type="button"
-                      className="font-medium underline underline-offset-2"
-                      onClick={() => realtime?.outbox.retry(item.message.txnId)}
-                      title={item.message.error}
-                    >
-                      Retry
-                    </button>
-                  </span>
+                  canRetry(item.message) ? (
+                    <span className="inline-flex items-center gap-1 text-destructive">
+                      Not sent —
+                      <button
+                        type="button"
+                        className="font-medium underline underline-offset-2"
+                        onClick={() => realtime?.outbox.retry(item.message.txnId)}
+                        title={item.message.error}
+                      >
+                        Retry
+                      </button>
+                    </span>
+                  ) : (
+                    // Restored after a reload without its text: it cannot be sent again.
+                    <span className="text-destructive" title={item.message.error}>
+                      Not sent
+                    </span>
+                  )
                 ) : (
                   <MessageTicks
                     tick={

@@ -74,7 +74,7 @@ describe('outboxReducer', () => {
   })
 
   describe('pending (queued on our server for the room’s server)', () => {
-    const pending = outboxReducer(queued, { type: 'pending', txnId: 't1' })
+    const pending = outboxReducer(queued, { type: 'pending', txnId: 't1', at: 1 })
 
     it('moves a sending message to pending on the 202 answer', () => {
       expect(pending[0]).toMatchObject({ status: 'pending' })
@@ -91,7 +91,9 @@ describe('outboxReducer', () => {
       expect(failed[0]).toMatchObject({ status: 'failed', error: 'refused' })
       const again = outboxReducer(failed, { type: 'retry', txnId: 't1' })
       expect(again[0]).toMatchObject({ txnId: 't1', status: 'sending' })
-      expect(outboxReducer(again, { type: 'pending', txnId: 't1' })[0]?.status).toBe('pending')
+      expect(outboxReducer(again, { type: 'pending', txnId: 't1', at: 1 })[0]?.status).toBe(
+        'pending',
+      )
     })
 
     it('is not retried: only a failed message is', () => {
@@ -100,13 +102,89 @@ describe('outboxReducer', () => {
 
     it('ignores a 202 that comes after the frame that settled the message', () => {
       const sent = outboxReducer(queued, { type: 'sent', txnId: 't1', eventId: '$e', seq: 9 })
-      expect(outboxReducer(sent, { type: 'pending', txnId: 't1' })[0]?.status).toBe('sent')
+      expect(outboxReducer(sent, { type: 'pending', txnId: 't1', at: 1 })[0]?.status).toBe('sent')
       const failed = outboxReducer(queued, { type: 'failed', txnId: 't1', error: 'refused' })
-      expect(outboxReducer(failed, { type: 'pending', txnId: 't1' })[0]?.status).toBe('failed')
+      expect(outboxReducer(failed, { type: 'pending', txnId: 't1', at: 1 })[0]?.status).toBe(
+        'failed',
+      )
     })
 
     it('stays while its event is in the timeline but the sent frame has not come', () => {
       expect(outboxReducer(pending, { type: 'echoed', eventIds: new Set(['$e']) })).toEqual(pending)
+    })
+  })
+
+  describe('restored (listed as pending by a history load after a reload)', () => {
+    const message = { txnId: 'r1', roomId: '!r:b', createdAt: 5, pendingSince: 10 }
+    const restored = outboxReducer([], { type: 'restored', message })
+    const pending = outboxReducer(queued, { type: 'pending', txnId: 't1', at: 1 })
+
+    it('is pending, its text being decrypted', () => {
+      expect(restored).toEqual([
+        { ...message, text: '', status: 'pending', restored: 'decrypting' },
+      ])
+    })
+
+    it('is failed when the error frame came first', () => {
+      const failed = outboxReducer([], { type: 'restored', message, error: 'refused' })
+      expect(failed[0]).toMatchObject({ status: 'failed', error: 'refused' })
+    })
+
+    it('leaves a transaction the outbox already has alone', () => {
+      const restoredAgain = outboxReducer(pending, {
+        type: 'restored',
+        message: { ...message, txnId: 't1' },
+      })
+      expect(restoredAgain).toEqual(pending)
+      expect(outboxReducer(restored, { type: 'restored', message })).toEqual(restored)
+    })
+
+    it('gets its text, or what to show instead', () => {
+      const readable = outboxReducer(restored, {
+        type: 'revealed',
+        txnId: 'r1',
+        text: 'hello',
+        readable: true,
+      })
+      expect(readable[0]).toMatchObject({ text: 'hello', restored: 'readable', status: 'pending' })
+      const unreadable = outboxReducer(restored, {
+        type: 'revealed',
+        txnId: 'r1',
+        text: 'Can’t show it',
+        readable: false,
+      })
+      expect(unreadable[0]).toMatchObject({ text: 'Can’t show it', restored: 'unreadable' })
+    })
+
+    it('is settled by the sent frame, and goes once the timeline holds its event', () => {
+      const sent = outboxReducer(restored, { type: 'sent', txnId: 'r1', eventId: '$e', seq: 3 })
+      expect(sent[0]).toMatchObject({ status: 'sent', eventId: '$e' })
+      expect(outboxReducer(sent, { type: 'echoed', eventIds: new Set(['$e']) })).toEqual([])
+    })
+
+    it('is retried only with its text known', () => {
+      const failed = outboxReducer(restored, { type: 'failed', txnId: 'r1', error: 'refused' })
+      expect(outboxReducer(failed, { type: 'retry', txnId: 'r1' })[0]?.status).toBe('failed')
+      const unreadable = outboxReducer(failed, {
+        type: 'revealed',
+        txnId: 'r1',
+        text: 'Can’t show it',
+        readable: false,
+      })
+      expect(outboxReducer(unreadable, { type: 'retry', txnId: 'r1' })[0]?.status).toBe('failed')
+      const readable = outboxReducer(failed, {
+        type: 'revealed',
+        txnId: 'r1',
+        text: 'hello',
+        readable: true,
+      })
+      expect(outboxReducer(readable, { type: 'retry', txnId: 'r1' })[0]?.status).toBe('sending')
+    })
+
+    it('is dropped by transaction id', () => {
+      const both = [...pending, ...restored]
+      expect(outboxReducer(both, { type: 'dropped', txnIds: new Set(['r1']) })).toEqual(pending)
+      expect(outboxReducer(both, { type: 'dropped', txnIds: new Set(['x']) })).toEqual(both)
     })
   })
 })
