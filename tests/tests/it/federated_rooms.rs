@@ -629,3 +629,44 @@ async fn a_party_who_left_a_direct_room_of_another_server_gets_it_back() {
     server_a.stop().await.unwrap();
     server_b.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_new_device_of_a_member_on_another_server_is_announced_and_decrypts_what_follows() {
+    let p = pair().await;
+    let server_a = TestServer::start(&p.a.config).await.unwrap();
+    let server_b = TestServer::start(&p.b.config).await.unwrap();
+    let mut ann = E2eeClient::start(TestUser::register(&server_a, "ann").await.unwrap())
+        .await
+        .unwrap();
+    let mut bob = E2eeClient::start(TestUser::register(&server_b, "bob").await.unwrap())
+        .await
+        .unwrap();
+    let room = group(&ann.user, "Devices", &[&bob.user]).await;
+    room_when(&bob.user, &room, "the replica", |r| {
+        r["my_role"] == "member"
+    })
+    .await;
+    let before = ann.send_text(&room, "before").await.unwrap();
+    assert_eq!(bob.wait_for_text(&before, WAIT).await.unwrap(), "before");
+
+    // ann's devices are told, through her own server, when bob signs in somewhere new.
+    let mut watch = TestSocket::connect(&ann.user, None, None).await.unwrap();
+    let mut bob_laptop = E2eeClient::start(TestUser::login(&server_b, "bob").await.unwrap())
+        .await
+        .unwrap();
+    watch
+        .wait_for("bob's device list change on org-a", WAIT, |f| {
+            f["type"] == "device_lists"
+                && f["changed"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|u| u == bob.user.user_id.as_str()))
+        })
+        .await;
+    watch.close().await;
+    let after = ann.send_text(&room, "after").await.unwrap();
+    for device in [&mut bob, &mut bob_laptop] {
+        assert_eq!(device.wait_for_text(&after, WAIT).await.unwrap(), "after");
+    }
+    server_a.stop().await.unwrap();
+    server_b.stop().await.unwrap();
+}
