@@ -18,6 +18,7 @@ import {
   createSiblingDatabase,
   requireInputs,
   SERVER_NAME,
+  signInWithApi,
   startHomeserver,
   withDeadline,
   signUpAndConfirm as signUpAndConfirmAt,
@@ -41,7 +42,6 @@ const baseUrl = () => {
   assert.ok(server, 'the server did not start')
   return server.baseUrl
 }
-const at = (/** @type {string} */ path) => new URL(path, baseUrl()).href
 
 /** @param {string} username */
 async function signUpAndConfirm(username) {
@@ -55,35 +55,8 @@ async function signUpAndConfirm(username) {
  * @param {string} username
  */
 async function signIn(username) {
-  const response = await fetch(at('api/v1/auth/login'), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ identifier: username, password: PASSWORD }),
-  })
-  assert.ok(response.ok, `sign-in of ${username}: HTTP ${String(response.status)}`)
-  const session = /** @type {{ user_id: string, device_id: string, access_token: string }} */ (
-    await response.json()
-  )
-  /**
-   * @param {string} method
-   * @param {string} path under /api/v1
-   * @param {unknown} [body]
-   * @returns {Promise<unknown>}
-   */
-  const call = async (method, path, body) => {
-    const answer = await fetch(at(`api/v1${path}`), {
-      method,
-      headers: {
-        Authorization: `Bearer ${session.access_token}`,
-        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
-    const text = await answer.text()
-    assert.ok(answer.ok, `${method} ${path}: HTTP ${String(answer.status)} ${text}`)
-    return text === '' ? {} : /** @type {unknown} */ (JSON.parse(text))
-  }
-  return { ...session, call }
+  assert.ok(server, 'the server did not start')
+  return signInWithApi(server, username, PASSWORD)
 }
 
 /** @typedef {(method: string, path: string, body?: unknown) => Promise<unknown>} Call */

@@ -35,7 +35,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::{
     EPHEMERAL_CHANNEL, EVENT_CHANNEL, RoomError, Rooms, has_nul, notify_ephemeral, role_from,
-    role_str,
+    role_str, upsert_member,
 };
 use crate::{
     accounts::AuthUser,
@@ -1035,25 +1035,7 @@ impl Rooms {
                     .get("role")
                     .and_then(Value::as_str)
                     .map_or(Role::Member, role_from);
-                let before = sqlx::query_scalar!(
-                    "select membership from room_member where room_id = $1 and user_id = $2",
-                    room_id,
-                    user_id
-                )
-                .fetch_optional(&mut **tx)
-                .await?;
-                sqlx::query!(
-                    "insert into room_member (room_id, user_id, role, membership) values ($1, $2, $3, $4)
-                     on conflict (room_id, user_id) do update set role = $3, membership = $4,
-                         joined_at = case when room_member.membership = 'leave' and $4 = 'join'
-                                          then now() else room_member.joined_at end",
-                    room_id,
-                    user_id,
-                    role_str(role),
-                    membership,
-                )
-                .execute(&mut **tx)
-                .await?;
+                let before = upsert_member(tx, room_id, user_id, role, membership).await?;
                 Ok((before.as_deref() != Some(membership))
                     .then(|| (user_id.to_owned(), membership == "join")))
             }

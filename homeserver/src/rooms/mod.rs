@@ -1060,25 +1060,7 @@ impl Rooms {
         membership: &str,
         by: &str,
     ) -> Result<(), RoomError> {
-        let before = sqlx::query_scalar!(
-            "select membership from room_member where room_id = $1 and user_id = $2 for update",
-            room_id,
-            user_id
-        )
-        .fetch_optional(&mut **tx)
-        .await?;
-        sqlx::query!(
-            "insert into room_member (room_id, user_id, role, membership) values ($1, $2, $3, $4)
-             on conflict (room_id, user_id) do update set role = $3, membership = $4,
-                 joined_at = case when room_member.membership = 'leave' and $4 = 'join'
-                                  then now() else room_member.joined_at end",
-            room_id,
-            user_id,
-            role_str(role),
-            membership,
-        )
-        .execute(&mut **tx)
-        .await?;
+        let before = upsert_member(tx, room_id, user_id, role, membership).await?;
         let content = json!({"user_id": user_id, "membership": membership, "role": role, "by": by});
         self.append(
             tx,
@@ -1164,6 +1146,37 @@ impl Rooms {
             content: event.content,
         })
     }
+}
+
+/// Writes a member's role and membership (a join after a leave counts from now); returns the
+/// membership before.
+async fn upsert_member(
+    tx: &mut Transaction<'_, Postgres>,
+    room_id: &str,
+    user_id: &str,
+    role: Role,
+    membership: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let before = sqlx::query_scalar!(
+        "select membership from room_member where room_id = $1 and user_id = $2 for update",
+        room_id,
+        user_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    sqlx::query!(
+        "insert into room_member (room_id, user_id, role, membership) values ($1, $2, $3, $4)
+         on conflict (room_id, user_id) do update set role = $3, membership = $4,
+             joined_at = case when room_member.membership = 'leave' and $4 = 'join'
+                              then now() else room_member.joined_at end",
+        room_id,
+        user_id,
+        role_str(role),
+        membership,
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(before)
 }
 
 /// The channel on which committed events are announced (payload `{"stream_pos": n}`).

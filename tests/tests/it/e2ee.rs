@@ -12,17 +12,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
-use crate::{group, setup};
+use crate::{direct, group, setup};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-async fn direct(user: &TestUser, with: &str) -> String {
-    let (status, body) = user
-        .post("/rooms", json!({"kind": "direct", "with": with}))
-        .await;
-    assert!(status.is_success(), "{body}");
-    body["room_id"].as_str().unwrap().to_owned()
-}
 
 /// The stored events of a room, oldest first, as `reader` may read them.
 async fn stored(reader: &TestUser, room: &str) -> Vec<Value> {

@@ -14,7 +14,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    federation::{A, B, federated, pair, peer_http, signed_put, status_and_code},
+    direct,
+    federation::{A, B, Pair, federated, pair, peer_http, signed_put, status_and_code},
     group, send,
 };
 
@@ -23,12 +24,22 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Long enough for hundreds of messages through a backed-off outbox on a busy machine.
 const LONG_WAIT: Duration = Duration::from_secs(120);
 
-async fn direct(user: &TestUser, with: &str) -> String {
-    let (status, body) = user
-        .post("/rooms", json!({"kind": "direct", "with": with}))
-        .await;
-    assert!(status.is_success(), "{body}");
-    body["room_id"].as_str().unwrap().to_owned()
+/// org-a and org-b running, with ann signed up on org-a and bob on org-b.
+async fn two_orgs() -> (Pair, TestServer, TestServer, TestUser, TestUser) {
+    let p = pair().await;
+    let server_a = TestServer::start(&p.a.config).await.unwrap();
+    let server_b = TestServer::start(&p.b.config).await.unwrap();
+    let ann = TestUser::register(&server_a, "ann").await.unwrap();
+    let bob = TestUser::register(&server_b, "bob").await.unwrap();
+    (p, server_a, server_b, ann, bob)
+}
+
+/// A new group of `owner`'s with `member` of another server, once the member's server has its
+/// replica.
+async fn shared_group(owner: &TestUser, name: &str, member: &TestUser) -> String {
+    let room = group(owner, name, &[member]).await;
+    room_when(member, &room, "the replica", |r| r["my_role"] == "member").await;
+    room
 }
 
 /// Every event of a room `reader` can read, oldest first.
@@ -196,16 +207,11 @@ async fn people_of_three_organisations_chat_encrypted_in_groups_and_direct_rooms
 
 #[tokio::test]
 async fn members_of_another_server_manage_a_room_through_its_owner() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
+    let (_p, server_a, server_b, ann, bob) = two_orgs().await;
     let bea = TestUser::register(&server_b, "bea").await.unwrap();
     // bob is online before the servers share a room: org-a learns it when they start to.
     let bob_socket = TestSocket::connect(&bob, None, None).await.unwrap();
-    let room = group(&ann, "Ops", &[&bob]).await;
-    room_when(&bob, &room, "the replica", |r| r["my_role"] == "member").await;
+    let room = shared_group(&ann, "Ops", &bob).await;
     room_when(&ann, &room, "bob online on org-a", |r| {
         r["members"]
             .as_array()
@@ -298,13 +304,8 @@ async fn members_of_another_server_manage_a_room_through_its_owner() {
 
 #[tokio::test]
 async fn a_server_may_only_speak_for_its_own_users_and_rooms() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
-    let room = group(&ann, "Guarded", &[&bob]).await;
-    room_when(&bob, &room, "the replica", |r| r["my_role"] == "member").await;
+    let (p, server_a, server_b, ann, bob) = two_orgs().await;
+    let room = shared_group(&ann, "Guarded", &bob).await;
 
     // Signed by org-b, sent to org-a: a send in ann's name, an event of org-a's own room, and
     // a send by one of org-b's users who is no member.
@@ -355,13 +356,8 @@ async fn a_server_may_only_speak_for_its_own_users_and_rooms() {
 
 #[tokio::test]
 async fn with_the_member_server_stopped_500_messages_arrive_once_and_in_order_after_it_returns() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
-    let room = group(&ann, "Backlog", &[&bob]).await;
-    room_when(&bob, &room, "the replica", |r| r["my_role"] == "member").await;
+    let (p, server_a, server_b, ann, bob) = two_orgs().await;
+    let room = shared_group(&ann, "Backlog", &bob).await;
     let mut socket = TestSocket::connect(&bob, None, None).await.unwrap();
     let (status, _) = send(&ann, &room, "first", "first").await;
     assert_eq!(status, StatusCode::OK);
@@ -403,13 +399,8 @@ async fn with_the_member_server_stopped_500_messages_arrive_once_and_in_order_af
 
 #[tokio::test]
 async fn with_the_owner_stopped_history_stays_readable_and_sends_wait_then_go_through_in_order() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
-    let room = group(&ann, "Owner away", &[&bob]).await;
-    room_when(&bob, &room, "the replica", |r| r["my_role"] == "member").await;
+    let (p, server_a, server_b, ann, bob) = two_orgs().await;
+    let room = shared_group(&ann, "Owner away", &bob).await;
     let (status, _) = send(&ann, &room, "before", "before the outage").await;
     assert_eq!(status, StatusCode::OK);
     wait_until("the message on org-b", WAIT, || async {
@@ -502,13 +493,8 @@ async fn with_the_owner_stopped_history_stays_readable_and_sends_wait_then_go_th
 
 #[tokio::test]
 async fn both_servers_restarted_mid_delivery_lose_nothing() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
-    let room = group(&ann, "Restarts", &[&bob]).await;
-    room_when(&bob, &room, "the replica", |r| r["my_role"] == "member").await;
+    let (p, server_a, server_b, ann, bob) = two_orgs().await;
+    let room = shared_group(&ann, "Restarts", &bob).await;
 
     // Sends from both sides, then both servers stop while the outboxes are still busy.
     let mut sends = Vec::new();
@@ -581,11 +567,7 @@ async fn both_servers_restarted_mid_delivery_lose_nothing() {
 
 #[tokio::test]
 async fn a_party_who_left_a_direct_room_of_another_server_gets_it_back() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
+    let (_p, server_a, server_b, ann, bob) = two_orgs().await;
     let dm = direct(&ann, &bob.user_id).await;
     room_when(&bob, &dm, "the direct room on org-b", |r| {
         r["kind"] == "direct"

@@ -85,6 +85,18 @@ pub async fn group(owner: &TestUser, name: &str, members: &[&TestUser]) -> Strin
     body["room_id"].as_str().unwrap().to_owned()
 }
 
+/// The direct room of `user` and `with` (made on first use).
+pub async fn direct(user: &TestUser, with: &str) -> String {
+    let (status, body) = user
+        .post(
+            "/rooms",
+            serde_json::json!({"kind": "direct", "with": with}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    body["room_id"].as_str().unwrap().to_owned()
+}
+
 /// Sends a plain `parley.message` (the server does not look inside content).
 pub async fn send(
     user: &TestUser,
