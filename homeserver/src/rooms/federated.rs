@@ -779,6 +779,34 @@ impl Rooms {
         if let Err(reason) = check_remote_event(event) {
             return Ok(Err(reason));
         }
+        // We keep a replica for our members only: a room's state must name one of ours, and
+        // once none is in the room, nothing but a membership event about one of ours is taken
+        // (an honest owner stops sending then anyway).
+        let about_ours = event.event_type == event_type::MEMBER
+            && serde_json::from_str::<Value>(event.content.get())
+                .ok()
+                .and_then(|c| c.get("user_id").and_then(Value::as_str).map(str::to_owned))
+                .is_some_and(|u| self.is_local_user(&u));
+        let ours_in = match &edu.snapshot {
+            Some(snapshot) => snapshot
+                .members
+                .iter()
+                .any(|m| self.is_local_user(&m.user_id)),
+            None => {
+                sqlx::query_scalar!(
+                    r#"select exists (select 1 from room_member where room_id = $1
+                   and membership = 'join'
+                   and substr(user_id, strpos(user_id, ':') + 1) = $2) as "ours_in!""#,
+                    room_id,
+                    self.server_name
+                )
+                .fetch_one(&mut **tx)
+                .await?
+            }
+        };
+        if !about_ours && !ours_in {
+            return Ok(Err("None of our users is in the room."));
+        }
         if let Some(snapshot) = &edu.snapshot
             && let Err(reason) = self
                 .apply_snapshot(tx, room_id, snapshot, event.seq - 1)

@@ -331,6 +331,14 @@ async fn a_server_may_only_speak_for_its_own_users_and_rooms() {
             {"edu_type": "parley.room.send", "content": {
                 "room_id": room, "sender": bob.user_id, "device_id": "D", "txn_id": "x3",
                 "type": "parley.room.name", "content": {"name": "taken over"}}},
+            {"edu_type": "parley.room.event", "content": {
+                "room_id": format!("!unasked:{B}"),
+                "snapshot": {"kind": "group", "creator": bob.user_id,
+                             "members": [{"user_id": bob.user_id, "role": "owner"}]},
+                "event": {
+                    "event_id": "$unasked", "seq": 1, "sender": bob.user_id,
+                    "type": "parley.message", "content": {"body": "store this for me"},
+                    "origin_server_ts": 1}}},
         ]
     }))
     .unwrap();
@@ -338,9 +346,10 @@ async fn a_server_may_only_speak_for_its_own_users_and_rooms() {
         status_and_code(signed_put(&http, key, B, &url, &url, &body, &body).await).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let refused = answer["refused"].as_object().unwrap();
+    // (4: a room of org-b's own in which org-a has nobody: org-a keeps no replica of it.)
     assert_eq!(
         refused.keys().collect::<Vec<_>>(),
-        ["0", "1", "2", "3"],
+        ["0", "1", "2", "3", "4"],
         "{answer}"
     );
     // Nothing of it reached the room.
@@ -350,6 +359,12 @@ async fn a_server_may_only_speak_for_its_own_users_and_rooms() {
         .filter(|e| e["type"] == "parley.message")
         .collect();
     assert!(texts.is_empty(), "{texts:?}");
+    let kept: i64 = sqlx::query_scalar("select count(*) from room where room_id = $1")
+        .bind(format!("!unasked:{B}"))
+        .fetch_one(&server_a.state.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "no replica of a room without our users");
     server_a.stop().await.unwrap();
     server_b.stop().await.unwrap();
 }
