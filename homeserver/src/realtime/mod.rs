@@ -1,8 +1,10 @@
 //! Live delivery to the WebSocket connections of this process.
 //!
-//! Every process LISTENs on PostgreSQL channels: a committed event is announced once on
-//! [`EVENT_CHANNEL`]; typing and receipts on [`EPHEMERAL_CHANNEL`]. Each process then reads the
-//! event and its recipients once (one query per event, never one per recipient) and hands the
+//! Every process LISTENs on PostgreSQL channels: committed events are announced on
+//! [`EVENT_CHANNEL`], one notice per transaction (a batch of sends is one range of stream
+//! positions); typing and receipts on [`EPHEMERAL_CHANNEL`]. Each process then reads the
+//! announced events and their recipients once (one query per burst of notices, never one per
+//! recipient) and hands the
 //! serialised frame to each local connection of a recipient through a bounded queue. A
 //! connection whose queue is full is told to close (it resumes later with `since`), so a slow
 //! client never holds up others or grows memory. If the LISTEN connection drops, notifications
@@ -291,15 +293,12 @@ impl Hub {
     /// Handles notifications in the order they were committed: runs of events are read
     /// together; an ephemeral notice is handled after the events announced before it.
     async fn on_notifications(&self, rooms: &Rooms, burst: &[PgNotification]) {
-        #[derive(Deserialize)]
-        struct Announced {
-            stream_pos: i64,
-        }
         let mut events = Vec::new();
         for n in burst {
             if n.channel() == EVENT_CHANNEL {
-                if let Ok(Announced { stream_pos }) = serde_json::from_str(n.payload()) {
-                    events.push(stream_pos);
+                match announced(n.payload()) {
+                    Some(positions) => events.extend(positions),
+                    None => tracing::warn!(payload = n.payload(), "realtime: unknown event notice"),
                 }
             } else if n.channel() == EPHEMERAL_CHANNEL {
                 self.on_events(rooms, &std::mem::take(&mut events)).await;
@@ -493,10 +492,62 @@ async fn connect_listener(db: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
+/// Events announced together, at most (a batch is at most `client.send_batch_max`).
+const MAX_ANNOUNCED: i64 = 65_536;
+
+/// The stream positions announced by a notice on [`EVENT_CHANNEL`]: `{"stream_pos": n}` (one
+/// event; what every version of the server sends for a single event) or `{"from": a, "to": b}`
+/// (the events at `a..=b`, one notice per batch). Both are accepted, so that processes of a
+/// deployment can be upgraded one at a time. `None` for anything else.
+fn announced(payload: &str) -> Option<std::ops::RangeInclusive<i64>> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Announced {
+        One { stream_pos: i64 },
+        Range { from: i64, to: i64 },
+    }
+    match serde_json::from_str(payload).ok()? {
+        Announced::One { stream_pos } => Some(stream_pos..=stream_pos),
+        Announced::Range { from, to } if from <= to && to - from < MAX_ANNOUNCED => Some(from..=to),
+        Announced::Range { .. } => None,
+    }
+}
+
 /// Serialises a frame once for all its recipients.
 pub fn serialise(frame: &ServerFrame, stream_pos: Option<i64>) -> Option<Outgoing> {
     serde_json::to_string(frame).ok().map(|text| Outgoing {
         text: text.into(),
         stream_pos,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announced;
+
+    #[test]
+    fn single_position_payload() {
+        assert_eq!(announced(r#"{"stream_pos": 42}"#), Some(42..=42));
+    }
+
+    #[test]
+    fn range_payload() {
+        assert_eq!(announced(r#"{"from": 7, "to": 9}"#), Some(7..=9));
+        assert_eq!(announced(r#"{"from": 7, "to": 7}"#), Some(7..=7));
+        let all: Vec<i64> = announced(r#"{"from": 1, "to": 3}"#)
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(all, [1, 2, 3]);
+    }
+
+    #[test]
+    fn malformed_payloads_are_refused() {
+        assert_eq!(announced(r#"{"from": 9, "to": 7}"#), None);
+        assert_eq!(announced(r#"{"from": 0, "to": 100000000}"#), None);
+        assert_eq!(announced(r#"{"from": 1}"#), None);
+        assert_eq!(announced(r#"{"stream_pos": "x"}"#), None);
+        assert_eq!(announced(""), None);
+        assert_eq!(announced("[]"), None);
+    }
 }
