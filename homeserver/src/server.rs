@@ -122,9 +122,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     // LISTEN before the listener opens: a connection's catch-up reads what is committed, and
     // everything committed afterwards must reach it live.
+    // The same LISTEN connection carries the ends of sessions, which empty the cache of live
+    // sessions (used only while that connection is up).
     let realtime_worker = state
         .realtime
-        .start_listener(state.db.clone(), state.rooms.clone(), shutdown.clone())
+        .start_listener(
+            state.db.clone(),
+            state.rooms.clone(),
+            state.accounts.live_sessions().clone(),
+            shutdown.clone(),
+        )
         .await
         .map_err(db::DbError::Query)?;
     // Registered before the listener opens, so every connection has its process row.

@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    accounts::live::{LiveSessions, SESSION_CHANNEL},
     e2ee::sync::{self, DeviceListDelta, DeviceRef, KEYS_CHANNEL, KeyNotice},
     rooms::{EPHEMERAL_CHANNEL, EVENT_CHANNEL, Rooms},
 };
@@ -225,15 +226,19 @@ impl Hub {
 
     /// Starts listening for events and ephemeral notices, delivering them here until
     /// `shutdown`. Returns once LISTEN is in place, so that nothing committed after the server
-    /// accepts its first connection can be missed.
+    /// accepts its first connection can be missed. The same connection carries the ends of
+    /// sessions, applied to `sessions` as soon as they are read (before any event is fanned
+    /// out); `sessions` is used only while the connection is up.
     pub async fn start_listener(
         &self,
         db: PgPool,
         rooms: Rooms,
+        sessions: LiveSessions,
         shutdown: CancellationToken,
     ) -> Result<tokio::task::JoinHandle<()>, sqlx::Error> {
         let hub = self.clone();
         let mut listener = connect_listener(&db).await?;
+        sessions.listening();
         Ok(tokio::spawn(async move {
             let mut sweep = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -247,15 +252,25 @@ impl Hub {
                     _ = sweep.tick() => hub.expire_typing(&rooms).await,
                     notification = listener.try_recv() => match notification {
                         Ok(Some(first)) => {
+                            // A notice on a connection that was lost: it listens again (sqlx
+                            // re-LISTENs every channel when it reconnects).
+                            sessions.listening();
                             // Take what else has already arrived, without waiting, so a burst
                             // of events (a batch of sends) is read with one query. A zero
                             // timeout polls once: `try_recv` returns at once when a message
                             // is buffered, and is cancel-safe otherwise (as in the select).
-                            let mut burst = vec![first];
+                            let mut burst = Vec::new();
+                            if !session_end(&sessions, &first) {
+                                burst.push(first);
+                            }
                             let mut lost = false;
                             while burst.len() < MAX_BURST {
                                 match tokio::time::timeout(Duration::ZERO, listener.try_recv()).await {
-                                    Ok(Ok(Some(more))) => burst.push(more),
+                                    Ok(Ok(Some(more))) => {
+                                        if !session_end(&sessions, &more) {
+                                            burst.push(more);
+                                        }
+                                    }
                                     Ok(Ok(None) | Err(_)) => {
                                         lost = true;
                                         break;
@@ -264,6 +279,9 @@ impl Hub {
                                     Err(_) => break,
                                 }
                             }
+                            if lost {
+                                sessions.listening_lost();
+                            }
                             hub.on_notifications(&rooms, &burst).await;
                             if lost {
                                 tracing::warn!("realtime: LISTEN connection lost; clients will resume");
@@ -271,12 +289,15 @@ impl Hub {
                             }
                         }
                         // The connection dropped (and will reconnect): anything announced
-                        // meanwhile is lost to us, so clients must resume.
+                        // meanwhile is lost to us, so clients must resume, and the cache of
+                        // live sessions forgets everything until notices arrive again.
                         Ok(None) => {
+                            sessions.listening_lost();
                             tracing::warn!("realtime: LISTEN connection lost; clients will resume");
                             hub.close_all(CloseReason::Resync);
                         }
                         Err(e) => {
+                            sessions.listening_lost();
                             tracing::warn!(error = %e, "realtime: LISTEN failed; clients will resume");
                             hub.close_all(CloseReason::Resync);
                             tokio::select! {
@@ -477,6 +498,15 @@ impl Hub {
     }
 }
 
+/// Applies a session's end at once (it is not kept with the burst); whether `n` was one.
+fn session_end(sessions: &LiveSessions, n: &PgNotification) -> bool {
+    let ended = n.channel() == SESSION_CHANNEL;
+    if ended {
+        sessions.on_notice(n.payload());
+    }
+    ended
+}
+
 fn close(connection: &Connection, reason: CloseReason) {
     if let Ok(mut slot) = connection.close.lock() {
         slot.get_or_insert(reason);
@@ -487,7 +517,12 @@ fn close(connection: &Connection, reason: CloseReason) {
 async fn connect_listener(db: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(db).await?;
     listener
-        .listen_all([EVENT_CHANNEL, EPHEMERAL_CHANNEL, KEYS_CHANNEL])
+        .listen_all([
+            EVENT_CHANNEL,
+            EPHEMERAL_CHANNEL,
+            KEYS_CHANNEL,
+            SESSION_CHANNEL,
+        ])
         .await?;
     Ok(listener)
 }
