@@ -441,6 +441,7 @@ async fn commit_path(args: &Args) -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
+    let mut same_size = None;
     for &batch in &args.batch {
         let bench = Bench::start(args, batch).await?;
         let rooms = bench.rooms().await?;
@@ -521,6 +522,17 @@ async fn commit_path(args: &Args) -> anyhow::Result<()> {
         pool.close().await;
         if batch == args.batch.first().copied().unwrap_or(batch) {
             reference_rows(db.url(), args, &mut rows).await?;
+            // PostgreSQL at the batch size the committer reached: what the same commits cost
+            // without the checks, the seq and position bookkeeping and the round trips.
+            let same = (run.mean_batch.round() as usize).max(1);
+            if same != 256 && same != 1 {
+                let total = args.senders * args.messages;
+                let rate = pg_reference(db.url(), total, same).await?;
+                println!(
+                    "| PostgreSQL: insert of the same rows, {same} per transaction (the mean batch above) | {total} | {same} | {rate:.0} | | | | | |"
+                );
+                same_size = Some((same, rate));
+            }
         }
     }
     let pg = rows
@@ -529,10 +541,17 @@ async fn commit_path(args: &Args) -> anyhow::Result<()> {
         .map_or(f64::NAN, |r| r.2);
     println!("\nCommit path, ratio to PostgreSQL's batched insert rate (same database):\n");
     for (batch, rate) in ratios {
-        println!(
-            "- `Rooms::send`, send_batch_max = {batch}: {:.0}%",
+        print!(
+            "- `Rooms::send`, send_batch_max = {batch}: {:.0}% of 256 rows per transaction",
             100.0 * rate / pg
         );
+        match same_size {
+            Some((same, same_rate)) if batch != 1 => println!(
+                ", {:.0}% of {same} rows per transaction",
+                100.0 * rate / same_rate
+            ),
+            _ => println!(),
+        }
     }
     Ok(())
 }
