@@ -351,10 +351,16 @@ async fn ws_run(
         let mut socket = TestSocket::connect(user, None, None)
             .await
             .map_err(|e| anyhow::anyhow!("connect: {e:?}"))?;
-        socket
-            .next(Duration::from_secs(30))
-            .await
-            .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
+        // Up to `live` (frames sent on connecting, such as key counts, may come first).
+        loop {
+            let frame = socket
+                .next(Duration::from_secs(30))
+                .await
+                .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
+            if frame["type"] == "live" {
+                break;
+            }
+        }
         sockets.push(socket);
     }
     let started = Instant::now();
@@ -693,12 +699,17 @@ async fn open_sockets(users: &Arc<Vec<TestUser>>, count: usize) -> anyhow::Resul
                 let mut socket = TestSocket::connect(user, None, None)
                     .await
                     .map_err(|e| anyhow::anyhow!("connect: {e:?}"))?;
-                let live = socket
-                    .next(Duration::from_secs(30))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
-                anyhow::ensure!(live["type"] == "live", "expected live: {live}");
-                Ok(socket)
+                // Frames sent on connecting (key counts, presence) may come first.
+                for _ in 0..16 {
+                    let frame = socket
+                        .next(Duration::from_secs(30))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
+                    if frame["type"] == "live" {
+                        return Ok(socket);
+                    }
+                }
+                anyhow::bail!("no live frame")
             }));
         }
         for task in tasks {
