@@ -609,7 +609,8 @@ impl Accounts {
         )
     }
 
-    /// The cache of live sessions of this process (start its listener to use it).
+    /// The cache of live sessions of this process (in use once the live-delivery listener,
+    /// `realtime::Hub::start_listener`, listens for session ends).
     pub fn live_sessions(&self) -> &live::LiveSessions {
         &self.live
     }
