@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::Router;
+use axum::{Router, serve::ListenerExt as _};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -122,9 +122,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     // LISTEN before the listener opens: a connection's catch-up reads what is committed, and
     // everything committed afterwards must reach it live.
+    // The same LISTEN connection carries the ends of sessions, which empty the cache of live
+    // sessions (used only while that connection is up).
     let realtime_worker = state
         .realtime
-        .start_listener(state.db.clone(), state.rooms.clone(), shutdown.clone())
+        .start_listener(
+            state.db.clone(),
+            state.rooms.clone(),
+            state.accounts.live_sessions().clone(),
+            shutdown.clone(),
+        )
         .await
         .map_err(db::DbError::Query)?;
     // Registered before the listener opens, so every connection has its process row.
@@ -147,6 +154,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         addr: client_listen,
         source,
     })?;
+    // No Nagle delay: a WebSocket writes several small frames in a row (events, then `sent`),
+    // and a frame held back until the client's delayed ACK (40 ms on Linux) would stall it.
+    let client = client.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let app = http::client_router(state.clone());
     let token = shutdown.clone();
     listeners.spawn(async move {

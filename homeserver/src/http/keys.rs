@@ -87,6 +87,11 @@ pub(super) async fn delete_device(
         .check_password(&user, &request.password)
         .await?;
     state.e2ee.delete_device(&user, &device_id).await?;
+    // Its sessions ended: refuse them here at once (other processes drop them on the notice).
+    state
+        .accounts
+        .live_sessions()
+        .forget_account(user.account_id);
     Ok(Json(json!({})))
 }
 

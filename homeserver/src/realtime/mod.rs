@@ -1,8 +1,10 @@
 //! Live delivery to the WebSocket connections of this process.
 //!
-//! Every process LISTENs on PostgreSQL channels: a committed event is announced once on
-//! [`EVENT_CHANNEL`]; typing and receipts on [`EPHEMERAL_CHANNEL`]. Each process then reads the
-//! event and its recipients once (one query per event, never one per recipient) and hands the
+//! Every process LISTENs on PostgreSQL channels: committed events are announced on
+//! [`EVENT_CHANNEL`], one notice per transaction (a batch of sends is one range of stream
+//! positions); typing and receipts on [`EPHEMERAL_CHANNEL`]. Each process then reads the
+//! announced events and their recipients once (one query per burst of notices, never one per
+//! recipient) and hands the
 //! serialised frame to each local connection of a recipient through a bounded queue. A
 //! connection whose queue is full is told to close (it resumes later with `since`), so a slow
 //! client never holds up others or grows memory. If the LISTEN connection drops, notifications
@@ -28,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    accounts::live::{LiveSessions, SESSION_CHANNEL},
     e2ee::sync::{self, DeviceListDelta, DeviceRef, KEYS_CHANNEL, KeyNotice},
     rooms::{EPHEMERAL_CHANNEL, EVENT_CHANNEL, Rooms},
 };
@@ -223,15 +226,19 @@ impl Hub {
 
     /// Starts listening for events and ephemeral notices, delivering them here until
     /// `shutdown`. Returns once LISTEN is in place, so that nothing committed after the server
-    /// accepts its first connection can be missed.
+    /// accepts its first connection can be missed. The same connection carries the ends of
+    /// sessions, applied to `sessions` as soon as they are read (before any event is fanned
+    /// out); `sessions` is used only while the connection is up.
     pub async fn start_listener(
         &self,
         db: PgPool,
         rooms: Rooms,
+        sessions: LiveSessions,
         shutdown: CancellationToken,
     ) -> Result<tokio::task::JoinHandle<()>, sqlx::Error> {
         let hub = self.clone();
         let mut listener = connect_listener(&db).await?;
+        sessions.listening();
         Ok(tokio::spawn(async move {
             let mut sweep = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -245,15 +252,25 @@ impl Hub {
                     _ = sweep.tick() => hub.expire_typing(&rooms).await,
                     notification = listener.try_recv() => match notification {
                         Ok(Some(first)) => {
+                            // A notice on a connection that was lost: it listens again (sqlx
+                            // re-LISTENs every channel when it reconnects).
+                            sessions.listening();
                             // Take what else has already arrived, without waiting, so a burst
                             // of events (a batch of sends) is read with one query. A zero
                             // timeout polls once: `try_recv` returns at once when a message
                             // is buffered, and is cancel-safe otherwise (as in the select).
-                            let mut burst = vec![first];
+                            let mut burst = Vec::new();
+                            if !session_end(&sessions, &first) {
+                                burst.push(first);
+                            }
                             let mut lost = false;
                             while burst.len() < MAX_BURST {
                                 match tokio::time::timeout(Duration::ZERO, listener.try_recv()).await {
-                                    Ok(Ok(Some(more))) => burst.push(more),
+                                    Ok(Ok(Some(more))) => {
+                                        if !session_end(&sessions, &more) {
+                                            burst.push(more);
+                                        }
+                                    }
                                     Ok(Ok(None) | Err(_)) => {
                                         lost = true;
                                         break;
@@ -262,6 +279,9 @@ impl Hub {
                                     Err(_) => break,
                                 }
                             }
+                            if lost {
+                                sessions.listening_lost();
+                            }
                             hub.on_notifications(&rooms, &burst).await;
                             if lost {
                                 tracing::warn!("realtime: LISTEN connection lost; clients will resume");
@@ -269,12 +289,15 @@ impl Hub {
                             }
                         }
                         // The connection dropped (and will reconnect): anything announced
-                        // meanwhile is lost to us, so clients must resume.
+                        // meanwhile is lost to us, so clients must resume, and the cache of
+                        // live sessions forgets everything until notices arrive again.
                         Ok(None) => {
+                            sessions.listening_lost();
                             tracing::warn!("realtime: LISTEN connection lost; clients will resume");
                             hub.close_all(CloseReason::Resync);
                         }
                         Err(e) => {
+                            sessions.listening_lost();
                             tracing::warn!(error = %e, "realtime: LISTEN failed; clients will resume");
                             hub.close_all(CloseReason::Resync);
                             tokio::select! {
@@ -291,15 +314,12 @@ impl Hub {
     /// Handles notifications in the order they were committed: runs of events are read
     /// together; an ephemeral notice is handled after the events announced before it.
     async fn on_notifications(&self, rooms: &Rooms, burst: &[PgNotification]) {
-        #[derive(Deserialize)]
-        struct Announced {
-            stream_pos: i64,
-        }
         let mut events = Vec::new();
         for n in burst {
             if n.channel() == EVENT_CHANNEL {
-                if let Ok(Announced { stream_pos }) = serde_json::from_str(n.payload()) {
-                    events.push(stream_pos);
+                match announced(n.payload()) {
+                    Some(positions) => events.extend(positions),
+                    None => tracing::warn!(payload = n.payload(), "realtime: unknown event notice"),
                 }
             } else if n.channel() == EPHEMERAL_CHANNEL {
                 self.on_events(rooms, &std::mem::take(&mut events)).await;
@@ -478,6 +498,15 @@ impl Hub {
     }
 }
 
+/// Applies a session's end at once (it is not kept with the burst); whether `n` was one.
+fn session_end(sessions: &LiveSessions, n: &PgNotification) -> bool {
+    let ended = n.channel() == SESSION_CHANNEL;
+    if ended {
+        sessions.on_notice(n.payload());
+    }
+    ended
+}
+
 fn close(connection: &Connection, reason: CloseReason) {
     if let Ok(mut slot) = connection.close.lock() {
         slot.get_or_insert(reason);
@@ -488,9 +517,35 @@ fn close(connection: &Connection, reason: CloseReason) {
 async fn connect_listener(db: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(db).await?;
     listener
-        .listen_all([EVENT_CHANNEL, EPHEMERAL_CHANNEL, KEYS_CHANNEL])
+        .listen_all([
+            EVENT_CHANNEL,
+            EPHEMERAL_CHANNEL,
+            KEYS_CHANNEL,
+            SESSION_CHANNEL,
+        ])
         .await?;
     Ok(listener)
+}
+
+/// Events announced together, at most (a batch is at most `client.send_batch_max`).
+const MAX_ANNOUNCED: i64 = 65_536;
+
+/// The stream positions announced by a notice on [`EVENT_CHANNEL`]: `{"stream_pos": n}` (one
+/// event; what every version of the server sends for a single event) or `{"from": a, "to": b}`
+/// (the events at `a..=b`, one notice per batch). Both are accepted, so that processes of a
+/// deployment can be upgraded one at a time. `None` for anything else.
+fn announced(payload: &str) -> Option<std::ops::RangeInclusive<i64>> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Announced {
+        One { stream_pos: i64 },
+        Range { from: i64, to: i64 },
+    }
+    match serde_json::from_str(payload).ok()? {
+        Announced::One { stream_pos } => Some(stream_pos..=stream_pos),
+        Announced::Range { from, to } if from <= to && to - from < MAX_ANNOUNCED => Some(from..=to),
+        Announced::Range { .. } => None,
+    }
 }
 
 /// Serialises a frame once for all its recipients.
@@ -499,4 +554,35 @@ pub fn serialise(frame: &ServerFrame, stream_pos: Option<i64>) -> Option<Outgoin
         text: text.into(),
         stream_pos,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::announced;
+
+    #[test]
+    fn single_position_payload() {
+        assert_eq!(announced(r#"{"stream_pos": 42}"#), Some(42..=42));
+    }
+
+    #[test]
+    fn range_payload() {
+        assert_eq!(announced(r#"{"from": 7, "to": 9}"#), Some(7..=9));
+        assert_eq!(announced(r#"{"from": 7, "to": 7}"#), Some(7..=7));
+        let all: Vec<i64> = announced(r#"{"from": 1, "to": 3}"#)
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(all, [1, 2, 3]);
+    }
+
+    #[test]
+    fn malformed_payloads_are_refused() {
+        assert_eq!(announced(r#"{"from": 9, "to": 7}"#), None);
+        assert_eq!(announced(r#"{"from": 0, "to": 100000000}"#), None);
+        assert_eq!(announced(r#"{"from": 1}"#), None);
+        assert_eq!(announced(r#"{"stream_pos": "x"}"#), None);
+        assert_eq!(announced(""), None);
+        assert_eq!(announced("[]"), None);
+    }
 }

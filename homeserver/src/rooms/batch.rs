@@ -5,7 +5,7 @@
 //! pay for. Sends are queued to one committer task per [`super::Rooms`], which takes whatever is
 //! waiting (up to `max` sends) and writes it in one transaction: rooms locked in a stable order,
 //! one duplicate check, one membership check, one seq range per room, one stream-position range,
-//! one multi-row insert, one commit. A lone send is written at once; sends arriving while a
+//! one multi-row insert, one notification, one commit. A lone send is written at once; sends arriving while a
 //! commit is in flight wait for the next one, so batches grow only under load.
 //!
 //! A refused send (not a member, no such room) or a retried one (answered with the event stored
@@ -15,12 +15,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use parley_client_api::rooms::SendResponse;
-use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    EVENT_CHANNEL, RoomError,
+    RoomError,
     federated::{Written, fan_out},
 };
 
@@ -316,7 +315,6 @@ async fn insert(
     let mut txn_ids = Vec::with_capacity(new.len());
     let mut types = Vec::with_capacity(new.len());
     let mut contents = Vec::with_capacity(new.len());
-    let mut notices = Vec::with_capacity(new.len());
     for (pos, pending) in (last_pos - n + 1..).zip(new) {
         let Some(seq) = next_seq.get_mut(&pending.room_id) else {
             return Err(BatchFailure::Lost {
@@ -334,7 +332,6 @@ async fn insert(
         txn_ids.push(pending.txn_id.clone());
         types.push(pending.event_type.clone());
         contents.push(pending.content.clone());
-        notices.push(json!({"stream_pos": pos}).to_string());
     }
     // The unique key on (sender, device_id, txn_id) stays the guarantee of idempotency; with
     // the duplicates filtered out above under the stream lock it never fires, and if it did the
@@ -385,15 +382,9 @@ async fn insert(
         })
         .collect();
     fan_out(tx, own, &written).await?;
-    // Every process fans the events out once this commits; PostgreSQL delivers a transaction's
-    // notifications in the order they were made (here: the array's).
-    sqlx::query!(
-        "select pg_notify($1, payload) from unnest($2::text[]) as payload",
-        EVENT_CHANNEL,
-        &notices,
-    )
-    .execute(&mut **tx)
-    .await?;
+    // Every process fans the events out once this commits: one notification for the batch,
+    // whose positions are contiguous (taken above under the stream lock).
+    super::notify_events(tx, last_pos - n + 1, last_pos).await?;
     Ok(event_ids
         .into_iter()
         .zip(seqs)

@@ -34,8 +34,8 @@ use serde_json::{Value, value::RawValue};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::{
-    EPHEMERAL_CHANNEL, EVENT_CHANNEL, RoomError, Rooms, has_nul, notify_ephemeral, role_from,
-    role_str, upsert_member,
+    EPHEMERAL_CHANNEL, RoomError, Rooms, has_nul, notify_ephemeral, role_from, role_str,
+    upsert_member,
 };
 use crate::{
     accounts::AuthUser,
@@ -885,13 +885,7 @@ impl Rooms {
         )
         .execute(&mut **tx)
         .await?;
-        sqlx::query!(
-            "select pg_notify($1, $2)",
-            EVENT_CHANNEL,
-            serde_json::json!({"stream_pos": stream_pos}).to_string()
-        )
-        .execute(&mut **tx)
-        .await?;
+        super::notify_events(tx, stream_pos, stream_pos).await?;
         // After the event: the room row, then the stream row, as every writer locks them.
         if let Some((user_id, joined)) = membership_change {
             record_membership(tx, room_id, &user_id, joined).await?;

@@ -1096,13 +1096,7 @@ impl Rooms {
                 .await?;
         let event_id = format!("${}", uuid::Uuid::new_v4().simple());
         // Every process fans the event out to its own connections once this commits.
-        sqlx::query!(
-            "select pg_notify($1, $2)",
-            EVENT_CHANNEL,
-            json!({"stream_pos": stream_pos}).to_string()
-        )
-        .execute(&mut **tx)
-        .await?;
+        notify_events(tx, stream_pos, stream_pos).await?;
         let ts = sqlx::query_scalar!(
             "insert into event (event_id, room_id, seq, stream_pos, sender, device_id, txn_id, type, content)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning origin_server_ts",
@@ -1179,8 +1173,34 @@ async fn upsert_member(
     Ok(before)
 }
 
-/// The channel on which committed events are announced (payload `{"stream_pos": n}`).
+/// The channel on which committed events are announced: payload `{"stream_pos": n}` for one
+/// event, `{"from": a, "to": b}` for the events at positions `a..=b` (a batch; its positions
+/// are contiguous). See [`notify_events`] and `realtime::announced`.
 pub const EVENT_CHANNEL: &str = "parley_event";
+
+/// Announces, once `tx` commits, the events it wrote at stream positions `from..=to` (which
+/// must all be events): one notification, whatever the number of events. A single event keeps
+/// the original payload `{"stream_pos": n}`, which every version of the server understands.
+pub(crate) async fn notify_events(
+    tx: &mut Transaction<'_, Postgres>,
+    from: i64,
+    to: i64,
+) -> Result<(), sqlx::Error> {
+    let payload = if from == to {
+        json!({"stream_pos": from})
+    } else {
+        json!({"from": from, "to": to})
+    };
+    sqlx::query!(
+        "select pg_notify($1, $2)",
+        EVENT_CHANNEL,
+        payload.to_string()
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The channel of typing and receipts (payload `{"room_id", "except", "frame"}`).
 pub const EPHEMERAL_CHANNEL: &str = "parley_ephemeral";
 

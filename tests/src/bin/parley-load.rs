@@ -6,6 +6,9 @@
 //! - send throughput and latency: `--senders` concurrent senders, each sending `--messages`
 //!   messages one after another, over REST and over the WebSocket; once with group commit
 //!   (`client.send_batch_max`, default 256) and once with a batch size of 1 for comparison;
+//! - the commit path alone: `Rooms::send` called in this process from `--senders` tasks (the
+//!   same users, rooms and content), with the homeserver process stopped, so that group commit
+//!   is measured without HTTP, WebSocket, JSON framing, session checks or sockets;
 //! - the reference: PostgreSQL inserting the same rows into a copy of the `event` table on the
 //!   same database, in batches of 256 rows per transaction and one row per transaction;
 //! - the cost of an idle WebSocket: the server's resident memory before and after `--idle`
@@ -26,6 +29,10 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
+use parley_homeserver::{
+    accounts::AuthUser,
+    rooms::{Rooms, SendOutcome},
+};
 use parley_tests::{
     pg::{PgCluster, TestDatabase},
     server::{ServerProcess, TestConfig, WebFixture},
@@ -65,6 +72,10 @@ struct Args {
     /// Batch sizes (`client.send_batch_max`) to run the throughput tests with.
     #[arg(long, value_delimiter = ',', default_values_t = [256, 1])]
     batch: Vec<usize>,
+    /// Run only the commit-path measurement (`Rooms::send` in process) and the reference
+    /// inserts: no REST, WebSocket or idle runs.
+    #[arg(long)]
+    commit_only: bool,
 }
 
 #[tokio::main]
@@ -77,13 +88,18 @@ async fn main() -> anyhow::Result<()> {
          database.max_connections = {}.\n",
         args.senders, args.messages, args.users, args.room_size, args.db_connections
     );
-    println!(
-        "CPU µs per message: the server / its PostgreSQL backends / this load generator.\n\n\
-         | run | sends | sends/commit | msgs/s | p50 ms | p90 ms | p99 ms | max ms | CPU µs/msg |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
+    if !args.commit_only {
+        println!(
+            "CPU µs per message: the server / its PostgreSQL backends / this load generator.\n\n\
+             | run | sends | sends/commit | msgs/s | p50 ms | p90 ms | p99 ms | max ms | CPU µs/msg |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+    }
     let mut rows = Vec::new();
     for &batch in &args.batch {
+        if args.commit_only {
+            break;
+        }
         let bench = Bench::start(&args, batch).await?;
         let rooms = bench.rooms().await?;
         // Warm-up (connections, caches), not counted.
@@ -102,18 +118,7 @@ async fn main() -> anyhow::Result<()> {
         println!("{row}");
         rows.push((batch, "WebSocket", ws.rate));
         if batch == args.batch.first().copied().unwrap_or(batch) {
-            let total = args.senders * args.messages;
-            let batched = pg_reference(bench.db.url(), total, 256).await?;
-            println!(
-                "| PostgreSQL: insert of the same rows, 256 per transaction | {total} | 256 | {batched:.0} | | | | | |"
-            );
-            let single = pg_reference(bench.db.url(), total.min(5000), 1).await?;
-            println!(
-                "| PostgreSQL: insert of the same rows, 1 per transaction | {} | 1 | {single:.0} | | | | | |",
-                total.min(5000)
-            );
-            rows.push((0, "pg256", batched));
-            rows.push((1, "pg1", single));
+            reference_rows(bench.db.url(), &args, &mut rows).await?;
         }
         bench.stop().await?;
     }
@@ -121,15 +126,19 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .find(|r| r.1 == "pg256")
         .map_or(f64::NAN, |r| r.2);
-    println!("\nRatio to PostgreSQL's batched insert rate:\n");
-    for (batch, how, rate) in rows.iter().filter(|r| r.1 == "REST" || r.1 == "WebSocket") {
-        println!(
-            "- {how}, send_batch_max = {batch}: {:.0}%",
-            100.0 * rate / pg
-        );
+    if !args.commit_only {
+        println!("\nRatio to PostgreSQL's batched insert rate:\n");
+        for (batch, how, rate) in rows.iter().filter(|r| r.1 == "REST" || r.1 == "WebSocket") {
+            println!(
+                "- {how}, send_batch_max = {batch}: {:.0}%",
+                100.0 * rate / pg
+            );
+        }
     }
 
-    if args.idle > 0 {
+    commit_path(&args).await?;
+
+    if args.idle > 0 && !args.commit_only {
         println!("\n## Idle WebSockets\n");
         let bench = Bench::start(&args, 256).await?;
         idle_run(&bench, args.idle).await?;
@@ -342,10 +351,16 @@ async fn ws_run(
         let mut socket = TestSocket::connect(user, None, None)
             .await
             .map_err(|e| anyhow::anyhow!("connect: {e:?}"))?;
-        socket
-            .next(Duration::from_secs(30))
-            .await
-            .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
+        // Up to `live` (frames sent on connecting, such as key counts, may come first).
+        loop {
+            let frame = socket
+                .next(Duration::from_secs(30))
+                .await
+                .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
+            if frame["type"] == "live" {
+                break;
+            }
+        }
         sockets.push(socket);
     }
     let started = Instant::now();
@@ -391,6 +406,198 @@ async fn ws_run(
         socket.close().await;
     }
     Ok(measured)
+}
+
+/// Prints the reference rows (PostgreSQL inserting the same rows, batched and one per
+/// transaction) and records them in `rows` as `pg256` and `pg1`.
+async fn reference_rows(
+    url: &str,
+    args: &Args,
+    rows: &mut Vec<(usize, &'static str, f64)>,
+) -> anyhow::Result<(f64, f64)> {
+    let total = args.senders * args.messages;
+    let batched = pg_reference(url, total, 256).await?;
+    println!(
+        "| PostgreSQL: insert of the same rows, 256 per transaction | {total} | 256 | {batched:.0} | | | | | |"
+    );
+    let single = pg_reference(url, total.min(5000), 1).await?;
+    println!(
+        "| PostgreSQL: insert of the same rows, 1 per transaction | {} | 1 | {single:.0} | | | | | |",
+        total.min(5000)
+    );
+    rows.push((0, "pg256", batched));
+    rows.push((1, "pg1", single));
+    Ok((batched, single))
+}
+
+/// The commit path alone: `Rooms::send` called in this process from `--senders` tasks (the
+/// same users, rooms and content as the REST run), against a fresh database of the same
+/// durable cluster, with no HTTP, WebSocket, JSON framing or session check in the way. The
+/// homeserver process only signs the users up and creates the rooms, and is stopped before
+/// the run, so nothing else uses the database (and nothing LISTENs: no fan-out reads).
+async fn commit_path(args: &Args) -> anyhow::Result<()> {
+    println!(
+        "\n## Commit path (`Rooms::send` in process)\n\n\
+         {} tasks each call `Rooms::send` {} times one after another, in this process, on a \
+         pool of {} connections; CPU µs per message: this process (committer and callers) / \
+         its PostgreSQL backends.\n\n\
+         | run | sends | sends/commit | msgs/s | p50 ms | p90 ms | p99 ms | max ms | CPU µs/msg |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        args.senders, args.messages, args.db_connections
+    );
+    let mut rows = Vec::new();
+    let mut ratios = Vec::new();
+    let mut same_size = None;
+    for &batch in &args.batch {
+        let bench = Bench::start(args, batch).await?;
+        let rooms = bench.rooms().await?;
+        let Bench {
+            server,
+            users,
+            db,
+            _web,
+            _dir,
+            ..
+        } = bench;
+        server.signal("TERM").await?;
+        let (status, log) = server.wait_exit(Duration::from_secs(60)).await?;
+        if !status.success() {
+            bail!("the server exited with {status}: {log}");
+        }
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(args.db_connections)
+            .connect(db.url())
+            .await?;
+        let mut auth = Vec::with_capacity(users.len());
+        for user in &users {
+            let row: (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+                "select s.account_id, s.session_id from session s join account a using (account_id)
+                 where a.user_id = $1 and s.device_id = $2 and s.ended_at is null",
+            )
+            .bind(&user.user_id)
+            .bind(&user.device_id)
+            .fetch_one(&pool)
+            .await?;
+            auth.push(AuthUser {
+                account_id: row.0,
+                user_id: user.user_id.clone(),
+                device_id: user.device_id.clone(),
+                session_id: row.1,
+            });
+        }
+        let service = Rooms::new(pool.clone(), "bench.parley.test", batch);
+        // One commit per send is the disk's commit rate: fewer messages suffice.
+        let messages = if batch == 1 {
+            args.messages.min(2000 / args.senders.max(1)).max(1)
+        } else {
+            args.messages
+        };
+        // Warm-up, not counted.
+        commit_run(&service, &auth, &rooms, args.senders, 5, "cwarm").await?;
+        let database = url::Url::parse(db.url())
+            .map(|u| u.path().trim_start_matches('/').to_owned())
+            .unwrap_or_default();
+        let before = cpu_split(0, &database);
+        let mut run = commit_run(&service, &auth, &rooms, args.senders, messages, "commit")
+            .await?
+            .with_cpu(before, cpu_split(0, &database));
+        // Only this process and its PostgreSQL backends: the generator is this process.
+        run.cpu_us = [run.cpu_us[2], run.cpu_us[1], f64::NAN];
+        run.mean_batch = {
+            let mean: Option<f64> = sqlx::query_scalar(
+                "select count(*)::float8 / nullif(count(distinct origin_server_ts), 0) from event
+                 where txn_id like 'commit-%'",
+            )
+            .fetch_one(&pool)
+            .await?;
+            mean.unwrap_or(0.0)
+        };
+        let [mine, pg, _] = run.cpu_us;
+        println!(
+            "| `Rooms::send`, send_batch_max = {batch} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {mine:.0} / {pg:.0} |",
+            run.sends,
+            run.mean_batch,
+            run.rate,
+            run.percentile(0.5),
+            run.percentile(0.9),
+            run.percentile(0.99),
+            run.percentile(1.0)
+        );
+        ratios.push((batch, run.rate));
+        drop(service);
+        pool.close().await;
+        if batch == args.batch.first().copied().unwrap_or(batch) {
+            reference_rows(db.url(), args, &mut rows).await?;
+            // PostgreSQL at the batch size the committer reached: what the same commits cost
+            // without the checks, the seq and position bookkeeping and the round trips.
+            let same = (run.mean_batch.round() as usize).max(1);
+            if same != 256 && same != 1 {
+                let total = args.senders * args.messages;
+                let rate = pg_reference(db.url(), total, same).await?;
+                println!(
+                    "| PostgreSQL: insert of the same rows, {same} per transaction (the mean batch above) | {total} | {same} | {rate:.0} | | | | | |"
+                );
+                same_size = Some((same, rate));
+            }
+        }
+    }
+    let pg = rows
+        .iter()
+        .find(|r| r.1 == "pg256")
+        .map_or(f64::NAN, |r| r.2);
+    println!("\nCommit path, ratio to PostgreSQL's batched insert rate (same database):\n");
+    for (batch, rate) in ratios {
+        print!(
+            "- `Rooms::send`, send_batch_max = {batch}: {:.0}% of 256 rows per transaction",
+            100.0 * rate / pg
+        );
+        match same_size {
+            Some((same, same_rate)) if batch != 1 => println!(
+                ", {:.0}% of {same} rows per transaction",
+                100.0 * rate / same_rate
+            ),
+            _ => println!(),
+        }
+    }
+    Ok(())
+}
+
+/// `senders` tasks, each calling `Rooms::send` `messages` times one after another.
+async fn commit_run(
+    service: &Rooms,
+    users: &[AuthUser],
+    rooms: &[String],
+    senders: usize,
+    messages: usize,
+    tag: &str,
+) -> anyhow::Result<Measured> {
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(senders);
+    for s in 0..senders {
+        let user = users.get(s % users.len()).context("no users")?.clone();
+        let room = rooms.get(s % rooms.len()).context("no rooms")?.clone();
+        let service = service.clone();
+        let tag = format!("{tag}-{s}");
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(messages);
+            for i in 0..messages {
+                let txn = format!("{tag}-{i}");
+                let sent = Instant::now();
+                let outcome = service
+                    .send(&user, &room, "parley.message", &txn, content(s, i))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("send: {e}"))?;
+                anyhow::ensure!(matches!(outcome, SendOutcome::Stored(_)), "send not stored");
+                latencies.push(sent.elapsed());
+            }
+            Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(senders * messages);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(Measured::new(latencies, started.elapsed()))
 }
 
 /// Rows per second PostgreSQL inserts into a copy of `event` (same columns, constraints,
@@ -492,12 +699,17 @@ async fn open_sockets(users: &Arc<Vec<TestUser>>, count: usize) -> anyhow::Resul
                 let mut socket = TestSocket::connect(user, None, None)
                     .await
                     .map_err(|e| anyhow::anyhow!("connect: {e:?}"))?;
-                let live = socket
-                    .next(Duration::from_secs(30))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
-                anyhow::ensure!(live["type"] == "live", "expected live: {live}");
-                Ok(socket)
+                // Frames sent on connecting (key counts, presence) may come first.
+                for _ in 0..16 {
+                    let frame = socket
+                        .next(Duration::from_secs(30))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("live: {e:?}"))?;
+                    if frame["type"] == "live" {
+                        return Ok(socket);
+                    }
+                }
+                anyhow::bail!("no live frame")
             }));
         }
         for task in tasks {

@@ -722,3 +722,102 @@ async fn browsers_get_the_refresh_token_in_a_strict_http_only_cookie() {
         "{cookie}"
     );
 }
+
+/// Two servers on one database, as a deployment of several processes: each caches live
+/// sessions, and a session ended through one is refused by the other as soon as the other has
+/// read PostgreSQL's notice. That is not guaranteed to happen before the ending request is
+/// answered (see docs/security.md, "Sessions"), so the other server is polled with a deadline
+/// well under the cache's TTL: passing proves the notice, not the TTL, ended the entry.
+#[tokio::test]
+async fn a_session_ended_on_one_process_is_refused_on_another() {
+    use parley_tests::users::TestUser;
+
+    let s = setup("twocache.parley.test").await;
+    let first = TestServer::start(&s.config).await.unwrap();
+    let ann = TestUser::register(&first, "ann").await.unwrap();
+    // The second process shares the access-token key, as processes of one deployment do.
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut second_config = s.config.clone();
+    second_config.data_dir = second_dir.path().join("data");
+    std::fs::create_dir_all(&second_config.data_dir).unwrap();
+    std::fs::copy(
+        s.config.data_dir.join("access-token.key"),
+        second_config.data_dir.join("access-token.key"),
+    )
+    .unwrap();
+    let second = TestServer::start(&second_config).await.unwrap();
+    let deadline = Duration::from_secs(5);
+    assert!(deadline < parley_homeserver::accounts::live::TTL);
+
+    // Refused at `server` within the deadline; returns how many requests still passed.
+    async fn refused(user: &TestUser, deadline: Duration) -> usize {
+        let started = Instant::now();
+        let mut passed = 0;
+        loop {
+            match user.get("/account/profile").await.0 {
+                StatusCode::UNAUTHORIZED => return passed,
+                StatusCode::OK => passed += 1,
+                other => panic!("unexpected {other}"),
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "the ended session is still accepted after {deadline:?}"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+    async fn cached(user: &TestUser, server: &TestServer) {
+        for _ in 0..2 {
+            assert_eq!(user.get("/account/profile").await.0, StatusCode::OK);
+        }
+        assert!(!server.state.accounts.live_sessions().is_empty());
+    }
+
+    // Sign-out on the first: refused on the second (where it was cached) and on the first.
+    let there = ann.same_session_at(&second);
+    cached(&there, &second).await;
+    cached(&ann, &first).await;
+    let (status, _) = ann.post("/auth/logout", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    // The ending process refuses at once: it drops the session itself before answering.
+    assert_eq!(
+        ann.get("/account/profile").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let late = refused(&there, deadline).await;
+    eprintln!("sign-out: {late} request(s) still passed on the other process");
+
+    // A password change on the second ends the other sessions: refused on the first.
+    let one = TestUser::login(&first, "ann").await.unwrap();
+    let two = TestUser::login(&second, "ann").await.unwrap();
+    let one_there = one.same_session_at(&second);
+    cached(&one, &first).await;
+    cached(&one_there, &second).await;
+    let (status, _) = two
+        .post(
+            "/account/password",
+            json!({"current_password": parley_tests::users::PASSWORD,
+                   "new_password": "another fine passphrase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        one_there.get("/account/profile").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let late = refused(&one, deadline).await;
+    eprintln!("password change: {late} request(s) still passed on the other process");
+
+    // Ended by an operator's SQL, outside any server: the trigger announces it to both.
+    let two_there = two.same_session_at(&first);
+    cached(&two, &second).await;
+    cached(&two_there, &first).await;
+    sqlx::query(
+        "update session set ended_at = now(), end_reason = 'operator' where ended_at is null",
+    )
+    .execute(&first.state.db)
+    .await
+    .unwrap();
+    refused(&two, deadline).await;
+    refused(&two_there, deadline).await;
+}
