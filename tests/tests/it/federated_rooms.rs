@@ -72,6 +72,26 @@ async fn room_when(reader: &TestUser, room: &str, what: &str, ready: impl Fn(&Va
     .unwrap();
 }
 
+/// Waits until `reader`'s replica of the room holds exactly the owner's events from its first
+/// one on (same events, seqs and order).
+async fn replica_matches(owner: &[Value], reader: &TestUser, room: &str, deadline: Duration) {
+    wait_until(
+        "the replica to match the owner's timeline",
+        deadline,
+        || async {
+            let replica = timeline(reader, room).await;
+            let first = replica[0]["seq"].as_i64().unwrap();
+            let expected: Vec<&Value> = owner
+                .iter()
+                .filter(|e| e["seq"].as_i64().unwrap() >= first)
+                .collect();
+            (replica.iter().collect::<Vec<_>>() == expected).then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
 fn role_of(room: &Value, user: &str) -> Option<String> {
     room["members"]
         .as_array()?
@@ -280,17 +300,7 @@ async fn members_of_another_server_manage_a_room_through_its_owner() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     // The replica's timeline is the owner's, event for event, from bob's first event on.
     let owner = timeline(&ann, &room).await;
-    wait_until("the replica to catch up", WAIT, || async {
-        let replica = timeline(&bob, &room).await;
-        let first = replica[0]["seq"].as_i64().unwrap();
-        let expected: Vec<&Value> = owner
-            .iter()
-            .filter(|e| e["seq"].as_i64().unwrap() >= first)
-            .collect();
-        (replica.iter().collect::<Vec<_>>() == expected).then_some(())
-    })
-    .await
-    .unwrap();
+    replica_matches(&owner, &bob, &room, WAIT).await;
     // bob leaves himself.
     let (status, body) = bob.call(Method::DELETE, &member(&bob), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -565,17 +575,7 @@ async fn both_servers_restarted_mid_delivery_lose_nothing() {
     let got_a: Vec<String> = got.iter().filter(|b| b.starts_with('a')).cloned().collect();
     expected_a.sort_by_key(|b| b[1..].parse::<u32>().unwrap());
     assert_eq!(got_a, expected_a, "org-a's sends once each, in order");
-    wait_until("the replica to match", LONG_WAIT, || async {
-        let replica = timeline(&bob, &room).await;
-        let first = replica[0]["seq"].as_i64().unwrap();
-        let expected: Vec<&Value> = owner
-            .iter()
-            .filter(|e| e["seq"].as_i64().unwrap() >= first)
-            .collect();
-        (replica.iter().collect::<Vec<_>>() == expected).then_some(())
-    })
-    .await
-    .unwrap();
+    replica_matches(&owner, &bob, &room, LONG_WAIT).await;
     server_a.stop().await.unwrap();
     server_b.stop().await.unwrap();
 }
