@@ -48,10 +48,12 @@ describe('sign-in page', () => {
       device_name: expect.any(String) as unknown,
       refresh_token_transport: 'cookie',
     })
-    // The room list request carries the access token.
-    expect(callsTo(fetchMock, 'GET /rooms')[0]?.headers.get('Authorization')).toBe(
-      `Bearer ${testTokens.access_token}`,
-    )
+    // The room list request carries the access token (it may start after the heading shows).
+    await waitFor(() => {
+      expect(callsTo(fetchMock, 'GET /rooms')[0]?.headers.get('Authorization')).toBe(
+        `Bearer ${testTokens.access_token}`,
+      )
+    })
     // The device is remembered for next time; the token is not stored anywhere.
     expect(localStorage.getItem(DEVICE_ID_STORAGE_KEY)).toBe(testTokens.device_id)
     const stored = Object.keys(localStorage).map((key) => localStorage.getItem(key))
