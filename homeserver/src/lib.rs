@@ -6,6 +6,7 @@
 //! No process-wide state: every server is a value, so a test can run several in one process.
 
 pub mod accounts;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -76,18 +76,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
 /// [`BACKOFF_CAP`], shortened by up to half by `jitter` (`0.0..=1.0`, 1.0 gives the full wait)
 /// so that destinations that failed together do not retry in lockstep.
 pub fn retry_delay(failures: i32, jitter: f64) -> Duration {
-    let doublings = u32::try_from(failures.saturating_sub(1))
-        .unwrap_or(0)
-        .min(31);
-    let nominal = BACKOFF_BASE
-        .saturating_mul(1_u32 << doublings)
-        .min(BACKOFF_CAP);
-    let jitter = if jitter.is_nan() {
-        0.0
-    } else {
-        jitter.clamp(0.0, 1.0)
-    };
-    nominal.mul_f64(0.5 + 0.5 * jitter)
+    crate::backoff::delay(failures, BACKOFF_BASE, BACKOFF_CAP, 0.5, jitter)
 }
 
 /// How long a best-effort EDU (typing, receipts, presence) may wait for its destination

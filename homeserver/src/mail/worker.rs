@@ -58,18 +58,7 @@ const MAX_ERROR_CHARS: usize = 1000;
 /// 1 h, shortened by up to a quarter by `jitter` (in `0.0..=1.0`; 1.0 gives the full wait) so
 /// that mail that failed together during an outage does not retry in lockstep.
 pub fn retry_delay(failures: i32, jitter: f64) -> Duration {
-    let doublings = u32::try_from(failures.saturating_sub(1))
-        .unwrap_or(0)
-        .min(31);
-    let nominal = BACKOFF_BASE
-        .saturating_mul(1_u32 << doublings)
-        .min(BACKOFF_CAP);
-    let jitter = if jitter.is_nan() {
-        0.0
-    } else {
-        jitter.clamp(0.0, 1.0)
-    };
-    nominal.mul_f64(0.75 + 0.25 * jitter)
+    crate::backoff::delay(failures, BACKOFF_BASE, BACKOFF_CAP, 0.25, jitter)
 }
 
 /// Starts the mail worker. It runs until `shutdown` is cancelled, then finishes the mail it is
