@@ -115,8 +115,9 @@ pub fn rotate(
     Ok((old, new))
 }
 
-/// Writes `contents` beside `path` (owner-only) and renames it over `path`.
-fn replace(path: &Path, contents: &str) -> Result<(), KeyFileError> {
+/// Writes `contents` to a new owner-only file beside `path`, synced; returns its path. Whatever
+/// fails, no temporary file is left behind.
+fn write_beside(path: &Path, contents: &str) -> Result<PathBuf, KeyFileError> {
     let temp = path.with_extension(format!("tmp{}", std::process::id()));
     let io_err = |source| KeyFileError::Io {
         path: temp.clone(),
@@ -128,14 +129,23 @@ fn replace(path: &Path, contents: &str) -> Result<(), KeyFileError> {
         .mode(0o600)
         .open(&temp)
         .map_err(io_err)?;
-    let done = file
+    let written = file
         .write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all())
-        .and_then(|()| fs::rename(&temp, path));
-    if done.is_err() {
+        .and_then(|()| file.sync_all());
+    if let Err(source) = written {
         let _ = fs::remove_file(&temp);
+        return Err(io_err(source));
     }
-    done.map_err(io_err)
+    Ok(temp)
+}
+
+/// Writes `contents` beside `path` (owner-only) and renames it over `path`.
+fn replace(path: &Path, contents: &str) -> Result<(), KeyFileError> {
+    let temp = write_beside(path, contents)?;
+    fs::rename(&temp, path).map_err(|source| {
+        let _ = fs::remove_file(&temp);
+        KeyFileError::Io { path: temp, source }
+    })
 }
 
 /// Reads the secret file `name` in `data_dir`, first writing `make()` to it if it does not
@@ -174,21 +184,8 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
 /// Writes `contents` beside `path` and links it into place, so that a crash never leaves half
 /// a secret and two processes starting at once end up with the same one.
 fn create(path: &Path, contents: &str) -> Result<(), KeyFileError> {
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let io_err = |source| KeyFileError::Io {
-        path: temp.clone(),
-        source,
-    };
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(io_err)?;
-    let written = file
-        .write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all());
-    let linked = written.and_then(|()| fs::hard_link(&temp, path));
+    let temp = write_beside(path, contents)?;
+    let linked = fs::hard_link(&temp, path);
     let _ = fs::remove_file(&temp);
     match linked {
         Ok(()) => {
