@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::{
     direct,
-    federation::{A, B, Pair, federated, pair, peer_http, signed_put, status_and_code},
+    federation::{A, B, federated, peer_http, signed_put, status_and_code, two_orgs},
     group, send,
 };
 
@@ -23,16 +23,6 @@ const C: &str = "org-c.parley.test";
 const WAIT: Duration = Duration::from_secs(30);
 /// Long enough for hundreds of messages through a backed-off outbox on a busy machine.
 const LONG_WAIT: Duration = Duration::from_secs(120);
-
-/// org-a and org-b running, with ann signed up on org-a and bob on org-b.
-async fn two_orgs() -> (Pair, TestServer, TestServer, TestUser, TestUser) {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
-    (p, server_a, server_b, ann, bob)
-}
 
 /// A new group of `owner`'s with `member` of another server, once the member's server has its
 /// replica.
@@ -629,15 +619,9 @@ async fn a_party_who_left_a_direct_room_of_another_server_gets_it_back() {
 
 #[tokio::test]
 async fn a_new_device_of_a_member_on_another_server_is_announced_and_decrypts_what_follows() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let mut ann = E2eeClient::start(TestUser::register(&server_a, "ann").await.unwrap())
-        .await
-        .unwrap();
-    let mut bob = E2eeClient::start(TestUser::register(&server_b, "bob").await.unwrap())
-        .await
-        .unwrap();
+    let (_p, server_a, server_b, ann, bob) = two_orgs().await;
+    let mut ann = E2eeClient::start(ann).await.unwrap();
+    let mut bob = E2eeClient::start(bob).await.unwrap();
     let room = group(&ann.user, "Devices", &[&bob.user]).await;
     room_when(&bob.user, &room, "the replica", |r| {
         r["my_role"] == "member"

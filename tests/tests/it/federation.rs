@@ -128,6 +128,16 @@ pub async fn federated(names: &[&str]) -> (Vec<Setup>, TestCa, Vec<u16>) {
     (setups, ca, ports)
 }
 
+/// org-a and org-b running, with ann signed up on org-a and bob on org-b.
+pub async fn two_orgs() -> (Pair, TestServer, TestServer, TestUser, TestUser) {
+    let p = pair().await;
+    let server_a = TestServer::start(&p.a.config).await.unwrap();
+    let server_b = TestServer::start(&p.b.config).await.unwrap();
+    let ann = TestUser::register(&server_a, "ann").await.unwrap();
+    let bob = TestUser::register(&server_b, "bob").await.unwrap();
+    (p, server_a, server_b, ann, bob)
+}
+
 /// An HTTPS client that trusts the test CA and reaches both servers by name.
 pub fn peer_http(pair: &Pair) -> reqwest::Client {
     reqwest::Client::builder()
@@ -229,11 +239,7 @@ async fn the_key_document_lists_rotated_keys_and_verifies() {
 
 #[tokio::test]
 async fn keys_of_remote_users_are_queried_and_claimed() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
+    let (_p, server_a, server_b, ann, bob) = two_orgs().await;
     let account = upload_keys(&bob, 2).await;
 
     let (status, answer) = ann
@@ -312,11 +318,7 @@ async fn receive_to_device(user: &TestUser, socket: &mut TestSocket, n: usize) -
 
 #[tokio::test]
 async fn to_device_messages_reach_remote_devices_exactly_once_across_a_restart() {
-    let p = pair().await;
-    let server_a = TestServer::start(&p.a.config).await.unwrap();
-    let server_b = TestServer::start(&p.b.config).await.unwrap();
-    let ann = TestUser::register(&server_a, "ann").await.unwrap();
-    let bob = TestUser::register(&server_b, "bob").await.unwrap();
+    let (p, server_a, server_b, ann, bob) = two_orgs().await;
     upload_keys(&bob, 1).await;
     let mut socket = TestSocket::connect(&bob, None, None).await.unwrap();
 
