@@ -102,8 +102,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             pool.clone(),
             &config.server_name,
             config.client.send_batch_max,
-        )
-        .with_federation(federation.clone()),
+            federation.clone(),
+        ),
         realtime: crate::realtime::Hub::new(std::time::Duration::from_secs(
             config.client.typing_timeout_secs,
         )),

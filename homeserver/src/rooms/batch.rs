@@ -62,9 +62,9 @@ pub(super) struct Batcher {
 impl Batcher {
     /// Starts the committer on the current Tokio runtime. It ends when the last `Batcher` clone
     /// is dropped, after answering everything queued.
-    pub fn start(db: PgPool, max: usize, server_name: String) -> Self {
+    pub fn start(db: PgPool, max: usize, fan_out_as: Option<String>) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, waiting, max.max(1), server_name));
+        tokio::spawn(run(db, waiting, max.max(1), fan_out_as));
         Self { queue }
     }
 
@@ -97,13 +97,18 @@ impl Batcher {
     }
 }
 
-async fn run(db: PgPool, mut waiting: mpsc::Receiver<Pending>, max: usize, own: String) {
+async fn run(
+    db: PgPool,
+    mut waiting: mpsc::Receiver<Pending>,
+    max: usize,
+    fan_out_as: Option<String>,
+) {
     let mut batch = Vec::with_capacity(max);
     // Waits for one send, then takes what else is queued, without waiting for more.
     while waiting.recv_many(&mut batch, max).await > 0 {
         let (sends, answers): (Vec<Queued>, Vec<_>) =
             batch.drain(..).map(|p| (p.send, p.answer)).unzip();
-        let outcome = write(&db, &sends, &own).await;
+        let outcome = write(&db, &sends, fan_out_as.as_deref()).await;
         match outcome {
             Ok(results) => {
                 for (answer, result) in answers.into_iter().zip(results) {
@@ -152,22 +157,23 @@ enum Plan {
 async fn write(
     db: &PgPool,
     batch: &[Queued],
-    own: &str,
+    fan_out_as: Option<&str>,
 ) -> Result<Vec<Result<SendResponse, RoomError>>, BatchFailure> {
     let mut tx = db.begin().await?;
-    let answers = write_in(&mut tx, batch, own).await?;
+    let answers = write_in(&mut tx, batch, fan_out_as).await?;
     // With nothing written, committing releases the locks just as a rollback would.
     tx.commit().await?;
     Ok(answers)
 }
 
 /// Writes sends inside `tx` (a batch of local sends, or a transaction of remote members' sends
-/// received by the owner); returns an answer per send, in order. Events of rooms with members
-/// on other servers are queued for them in the same transaction.
+/// received by the owner); returns an answer per send, in order. With `fan_out_as` (our server
+/// name, when federation is on), events of rooms with members on other servers are queued for
+/// them in the same transaction.
 pub(super) async fn write_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     batch: &[Queued],
-    own: &str,
+    fan_out_as: Option<&str>,
 ) -> Result<Vec<Result<SendResponse, RoomError>>, BatchFailure> {
     // Rooms first, then the stream row: the order every event writer takes them in (a single
     // `append` locks its room, then the stream), so writers never deadlock.
@@ -258,7 +264,7 @@ pub(super) async fn write_in(
 
     let mut written: Vec<SendResponse> = Vec::with_capacity(new.len());
     if !new.is_empty() {
-        written = insert(tx, &new, &per_room, own).await?;
+        written = insert(tx, &new, &per_room, fan_out_as).await?;
     }
 
     Ok(plans
@@ -278,7 +284,7 @@ async fn insert(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     new: &[&Queued],
     per_room: &BTreeMap<&str, i64>,
-    own: &str,
+    fan_out_as: Option<&str>,
 ) -> Result<Vec<SendResponse>, BatchFailure> {
     let counted_rooms: Vec<String> = per_room.keys().map(|r| (*r).to_owned()).collect();
     let counts: Vec<i64> = per_room.values().copied().collect();
@@ -381,7 +387,9 @@ async fn insert(
             origin_server_ts: ts,
         })
         .collect();
-    fan_out(tx, own, &written).await?;
+    if let Some(own) = fan_out_as {
+        fan_out(tx, own, &written).await?;
+    }
     // Every process fans the events out once this commits: one notification for the batch,
     // whose positions are contiguous (taken above under the stream lock).
     super::notify_events(tx, last_pos - n + 1, last_pos).await?;

@@ -695,7 +695,7 @@ impl Rooms {
         if queued.is_empty() {
             return Ok(answers);
         }
-        let written = super::batch::write_in(tx, &queued, &self.server_name)
+        let written = super::batch::write_in(tx, &queued, Some(&self.server_name))
             .await
             .map_err(|e| RoomError::Batch(e.to_string()))?;
         for (i, answer) in at.into_iter().zip(written) {

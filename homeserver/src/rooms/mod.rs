@@ -113,22 +113,23 @@ impl<'a> NewEvent<'a> {
 
 impl Rooms {
     /// The service for `server_name`, committing client sends in batches of up to
-    /// `send_batch_max`. Starts its committer task, so call it inside a Tokio runtime.
-    pub fn new(db: PgPool, server_name: &str, send_batch_max: usize) -> Self {
+    /// `send_batch_max`; with `federation`, rooms may have members on other servers. Starts its
+    /// committer task, so call it inside a Tokio runtime.
+    pub fn new(
+        db: PgPool,
+        server_name: &str,
+        send_batch_max: usize,
+        federation: Option<crate::federation::Federation>,
+    ) -> Self {
+        // Without federation no room has remote members: the committer skips the fan-out.
+        let fan_out_as = federation.is_some().then(|| server_name.to_owned());
         Self {
-            sends: batch::Batcher::start(db.clone(), send_batch_max, server_name.to_owned()),
+            sends: batch::Batcher::start(db.clone(), send_batch_max, fan_out_as),
             db,
             server_name: server_name.to_owned(),
-            federation: None,
+            federation,
             arrivals: std::sync::Arc::default(),
         }
-    }
-
-    /// Lets rooms have members on other servers, through `federation`.
-    #[must_use]
-    pub fn with_federation(mut self, federation: Option<crate::federation::Federation>) -> Self {
-        self.federation = federation;
-        self
     }
 
     /// The database pool.
@@ -1112,23 +1113,25 @@ impl Rooms {
         )
         .fetch_one(&mut **tx)
         .await?;
-        let content = event.content.to_string();
-        federated::fan_out(
-            tx,
-            &self.server_name,
-            &[federated::Written {
-                room_id: event.room_id,
-                event_id: &event_id,
-                seq,
-                sender: event.sender,
-                device_id: event.device_id,
-                txn_id: event.txn_id,
-                event_type: event.event_type,
-                content: &content,
-                origin_server_ts: millis(ts),
-            }],
-        )
-        .await?;
+        if self.federation.is_some() {
+            let content = event.content.to_string();
+            federated::fan_out(
+                tx,
+                &self.server_name,
+                &[federated::Written {
+                    room_id: event.room_id,
+                    event_id: &event_id,
+                    seq,
+                    sender: event.sender,
+                    device_id: event.device_id,
+                    txn_id: event.txn_id,
+                    event_type: event.event_type,
+                    content: &content,
+                    origin_server_ts: millis(ts),
+                }],
+            )
+            .await?;
+        }
         Ok(Event {
             event_id,
             room_id: event.room_id.to_owned(),

@@ -485,7 +485,7 @@ async fn commit_path(args: &Args) -> anyhow::Result<()> {
                 session_id: row.1,
             });
         }
-        let service = Rooms::new(pool.clone(), "bench.parley.test", batch);
+        let service = Rooms::new(pool.clone(), "bench.parley.test", batch, None);
         // One commit per send is the disk's commit rate: fewer messages suffice.
         let messages = if batch == 1 {
             args.messages.min(2000 / args.senders.max(1)).max(1)
