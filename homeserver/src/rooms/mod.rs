@@ -124,7 +124,7 @@ impl Rooms {
         // Without federation no room has remote members: the committer skips the fan-out.
         let fan_out_as = federation.is_some().then(|| server_name.to_owned());
         Self {
-            sends: batch::Batcher::start(db.clone(), send_batch_max, fan_out_as),
+            sends: batch::Batcher::start(&db, send_batch_max, fan_out_as),
             db,
             server_name: server_name.to_owned(),
             federation,
@@ -1178,7 +1178,8 @@ async fn upsert_member(
 
 /// The channel on which committed events are announced: payload `{"stream_pos": n}` for one
 /// event, `{"from": a, "to": b}` for the events at positions `a..=b` (a batch; its positions
-/// are contiguous). See [`notify_events`] and `realtime::announced`.
+/// are contiguous), made by the database function `notify_events` (migration 12). See
+/// [`notify_events`] and `realtime::announced`.
 pub const EVENT_CHANNEL: &str = "parley_event";
 
 /// Announces, once `tx` commits, the events it wrote at stream positions `from..=to` (which
@@ -1189,18 +1190,10 @@ pub(crate) async fn notify_events(
     from: i64,
     to: i64,
 ) -> Result<(), sqlx::Error> {
-    let payload = if from == to {
-        json!({"stream_pos": from})
-    } else {
-        json!({"from": from, "to": to})
-    };
-    sqlx::query!(
-        "select pg_notify($1, $2)",
-        EVENT_CHANNEL,
-        payload.to_string()
-    )
-    .execute(&mut **tx)
-    .await?;
+    // The payload is made by the database function, which batches of sends call themselves.
+    sqlx::query!("select notify_events($1, $2)", from, to)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -68,7 +68,7 @@ async fn committer_waiting(s: &crate::Setup) -> i32 {
         );
         found = sqlx::query_scalar::<_, i32>(
             "select pid from pg_stat_activity where datname = current_database()
-             and wait_event_type = 'Lock' and query like '%stream_position for update%'",
+             and wait_event_type = 'Lock' and query like '%from send_events%'",
         )
         .fetch_optional(&mut watch)
         .await
@@ -196,6 +196,7 @@ async fn a_refused_send_does_not_fail_the_others_in_its_batch() {
     let (server, users, s) = server_with("refused.parley.test", &["ann", "ben", "cal"]).await;
     let [ann, ben, cal] = [&users[0], &users[1], &users[2]];
     let room = group(ann, "Team", &[ben]).await;
+    let elsewhere = group(cal, "Elsewhere", &[]).await;
 
     let mut lock = hold_stream_lock(&s).await;
     let first = tokio::spawn({
@@ -213,6 +214,15 @@ async fn a_refused_send_does_not_fail_the_others_in_its_batch() {
     let c = spawn_send(ben, "c");
     let a_again = spawn_send(ann, "a");
     queued(&server, 4).await;
+    // A transaction id first used for a room the sender is not in, then for one they are in:
+    // the first send is refused, the second stores the event (queued in this order).
+    let d_refused = tokio::spawn({
+        let (ben, elsewhere) = (ben.clone(), elsewhere.clone());
+        async move { send(&ben, &elsewhere, "d", "d").await }
+    });
+    queued(&server, 5).await;
+    let d = spawn_send(ben, "d");
+    queued(&server, 6).await;
     sqlx::query("commit").execute(&mut lock).await.unwrap();
 
     let first = first.await.unwrap();
@@ -228,14 +238,21 @@ async fn a_refused_send_does_not_fail_the_others_in_its_batch() {
     assert_eq!(a_again, a, "a retry in the same batch gets the same event");
     assert_eq!(b.0, StatusCode::NOT_FOUND, "{}", b.1);
     assert_eq!(b.1["errcode"], "M_NOT_FOUND");
-    let mut seqs = [a.1["seq"].as_i64().unwrap(), c.1["seq"].as_i64().unwrap()];
+    let (d_refused, d) = (d_refused.await.unwrap(), d.await.unwrap());
+    assert_eq!(d_refused.0, StatusCode::NOT_FOUND, "{}", d_refused.1);
+    assert_eq!(d.0, StatusCode::OK, "{}", d.1);
+    let mut seqs = [
+        a.1["seq"].as_i64().unwrap(),
+        c.1["seq"].as_i64().unwrap(),
+        d.1["seq"].as_i64().unwrap(),
+    ];
     seqs.sort_unstable();
-    assert_eq!(seqs[1], seqs[0] + 1);
+    assert_eq!([seqs[1], seqs[2]], [seqs[0] + 1, seqs[0] + 2]);
     assert_eq!(first.1["seq"].as_i64().unwrap() + 1, seqs[0]);
 
     // One batch is one transaction: its events share now().
     let times: i64 = sqlx::query_scalar(
-        "select count(distinct origin_server_ts) from event where txn_id in ('a', 'c')",
+        "select count(distinct origin_server_ts) from event where txn_id in ('a', 'c', 'd')",
     )
     .fetch_one(&server.state.db)
     .await
@@ -280,5 +297,75 @@ async fn a_failed_batch_fails_its_sends_only_and_the_next_batch_commits() {
     assert_eq!(status, StatusCode::OK, "{y}");
     assert_eq!(y["seq"].as_i64().unwrap(), x["seq"].as_i64().unwrap() + 1);
     assert_eq!(send(dan, &room, "x", "x").await.1, x);
+    assert_gap_free(&server).await;
+}
+
+#[tokio::test]
+async fn a_batch_answers_a_repeated_transaction_id_with_its_first_event() {
+    let (server, users, s) = server_with("repeat.parley.test", &["eve", "fay"]).await;
+    let [eve, fay] = [&users[0], &users[1]];
+    let ours = group(eve, "Ours", &[fay]).await;
+    let mine = group(eve, "Mine", &[]).await;
+
+    let mut lock = hold_stream_lock(&s).await;
+    let first = tokio::spawn({
+        let (eve, mine) = (eve.clone(), mine.clone());
+        async move { send(&eve, &mine, "first", "first").await }
+    });
+    committer_waiting(&s).await;
+    // Queued in this order behind the stalled batch, then committed together: every send is
+    // new and from a member, with one transaction id twice.
+    let mut queued_sends = Vec::new();
+    for (n, (user, room, txn)) in [
+        (eve, &ours, "x"),
+        (fay, &ours, "y"),
+        (eve, &ours, "x"),
+        (eve, &mine, "z"),
+        (eve, &ours, "w"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (user, room) = (user.clone(), room.clone());
+        queued_sends.push(tokio::spawn(
+            async move { send(&user, &room, txn, txn).await },
+        ));
+        queued(&server, n + 1).await;
+    }
+    sqlx::query("commit").execute(&mut lock).await.unwrap();
+    let first = first.await.unwrap();
+    assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+    let mut answers = Vec::new();
+    for task in queued_sends {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        answers.push(body);
+    }
+    let seq = |n: usize| answers[n]["seq"].as_i64().unwrap();
+    assert_eq!(
+        answers[2], answers[0],
+        "the repeat gets the first send's event"
+    );
+    // Ours: x, y, w in queue order after the room's creation events; Mine: first, then z.
+    assert_eq!([seq(1), seq(4)], [seq(0) + 1, seq(0) + 2]);
+    assert_eq!(seq(3), first.1["seq"].as_i64().unwrap() + 1);
+    // The answers are the stored events.
+    for answer in answers.iter().chain([&first.1]) {
+        let stored: i64 = sqlx::query_scalar("select seq from event where event_id = $1")
+            .bind(answer["event_id"].as_str().unwrap())
+            .fetch_one(&server.state.db)
+            .await
+            .unwrap();
+        assert_eq!(stored, answer["seq"].as_i64().unwrap(), "{answer}");
+    }
+
+    let (events, times): (i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct origin_server_ts) from event
+         where txn_id in ('x', 'y', 'z', 'w')",
+    )
+    .fetch_one(&server.state.db)
+    .await
+    .unwrap();
+    assert_eq!((events, times), (4, 1), "four events, one batch");
     assert_gap_free(&server).await;
 }
