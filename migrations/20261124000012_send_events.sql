@@ -161,3 +161,12 @@ begin
     end if;
 end
 $$;
+
+-- The events at the given stream positions, for each process's live fan-out of what was just
+-- announced (homeserver/src/rooms/mod.rs, `events_and_recipients`). A function for the same
+-- reason as above: a plan kept from when `event` was small would read the table whole for every
+-- announced batch.
+create function events_at(positions bigint[]) returns setof event
+language sql stable set enable_seqscan = off set jit = off as $$
+    select * from event where stream_pos = any(positions)
+$$;

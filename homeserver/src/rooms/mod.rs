@@ -584,11 +584,13 @@ impl Rooms {
         stream_positions: &[i64],
     ) -> Result<Vec<(i64, Event, Vec<String>)>, RoomError> {
         let rows = sqlx::query!(
-            r#"select e.stream_pos, e.event_id, e.room_id, e.seq, e.sender, e.device_id,
-                      e.origin_server_ts, e.type, e.content as "content: Value",
+            r#"select e.stream_pos as "stream_pos!", e.event_id as "event_id!",
+                      e.room_id as "room_id!", e.seq as "seq!", e.sender as "sender!", e.device_id,
+                      e.origin_server_ts as "origin_server_ts!", e.type as "type!",
+                      e.content as "content!: Value",
                       array(select user_id from room_member m
                             where m.room_id = e.room_id and m.membership = 'join') as "members!"
-               from event e where e.stream_pos = any($1)
+               from events_at($1) e
                order by e.stream_pos"#,
             stream_positions
         )
