@@ -11,7 +11,7 @@ use crate::{
     config::{Config, FederationConfig},
     db, http, keys, mail,
     metrics::Metrics,
-    state::AppState,
+    state::{AppState, Shared},
 };
 
 /// Why a server could not start.
@@ -94,7 +94,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         }
         None => None,
     };
-    let state = AppState {
+    let state = AppState::new(Shared {
         accounts,
         federation: federation.clone(),
         e2ee,
@@ -115,7 +115,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         db: pool,
         metrics: Metrics::new()?,
         signing_key,
-    };
+    });
     let shutdown = CancellationToken::new();
     let grace = state.config.grace_period();
     let mut listeners = JoinSet::new();

@@ -7,9 +7,28 @@ use sqlx::PgPool;
 
 use crate::{accounts::Accounts, config::Config, metrics::Metrics, rooms::Rooms};
 
-/// Shared by all handlers of one server; cheap to clone.
+/// Shared by all handlers of one server. Cloned for every request (each extractor takes its
+/// own copy), so a clone is one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Shares `parts` with every handler.
+    pub fn new(parts: Shared) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of the state.
+pub struct Shared {
     /// The validated configuration.
     pub config: Arc<Config>,
     /// The database pool.
