@@ -162,11 +162,23 @@ begin
 end
 $$;
 
--- The events at the given stream positions, for each process's live fan-out of what was just
--- announced (homeserver/src/rooms/mod.rs, `events_and_recipients`). A function for the same
--- reason as above: a plan kept from when `event` was small would read the table whole for every
--- announced batch.
-create function events_at(positions bigint[]) returns setof event
-language sql stable set enable_seqscan = off set jit = off as $$
-    select * from event where stream_pos = any(positions)
+-- The events at the given stream positions, each with its room's joined members, for each
+-- process's live fan-out of what was just announced (homeserver/src/rooms/mod.rs,
+-- `events_and_recipients`): the members are read once per room, not once per event. A function
+-- for the same reason as above: a plan kept from when `event` was small would read the table
+-- whole for every announced batch.
+create function events_at(positions bigint[]) returns table (
+    stream_pos bigint, event_id text, room_id text, seq bigint, sender text, device_id text,
+    origin_server_ts timestamptz, type text, content jsonb, members text[]
+) language sql stable set enable_seqscan = off set jit = off as $$
+    with e as (select * from event where event.stream_pos = any(positions)),
+    m as (
+        select r.room_id, array(select rm.user_id from room_member rm
+                                where rm.room_id = r.room_id and rm.membership = 'join') as members
+        from (select distinct e.room_id from e) r
+    )
+    select e.stream_pos, e.event_id, e.room_id, e.seq, e.sender, e.device_id, e.origin_server_ts,
+           e.type, e.content, m.members
+    from e join m on m.room_id = e.room_id
+    order by e.stream_pos
 $$;

@@ -587,9 +587,7 @@ impl Rooms {
             r#"select e.stream_pos as "stream_pos!", e.event_id as "event_id!",
                       e.room_id as "room_id!", e.seq as "seq!", e.sender as "sender!", e.device_id,
                       e.origin_server_ts as "origin_server_ts!", e.type as "type!",
-                      e.content as "content!: Value",
-                      array(select user_id from room_member m
-                            where m.room_id = e.room_id and m.membership = 'join') as "members!"
+                      e.content as "content!: Value", e.members as "members!"
                from events_at($1) e
                order by e.stream_pos"#,
             stream_positions
