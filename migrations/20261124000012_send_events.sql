@@ -4,12 +4,12 @@
 -- same order inside PostgreSQL; called on its own, a function call is also its own transaction,
 -- so a batch costs one round trip and one commit.
 --
--- Both take the rooms' rows and then the stream row (the order every event writer takes them in,
--- so writers never deadlock). Each statement after that takes a new snapshot: every event written
--- before is committed and visible, so the membership and duplicate checks are exact and
--- positions stay gap-free. The unique key on (sender, device_id, txn_id) stays the guarantee of
--- idempotency: if it ever fired, the whole batch would fail rather than leave a gap. New events
--- take their rooms' next seqs and the server's next stream positions in queue order.
+-- Both take the rooms' rows and then the stream row (lock_for_events). Each statement after that
+-- takes a new snapshot: every event written before is committed and visible, so the membership
+-- and duplicate checks are exact and positions stay gap-free. The unique key on (sender,
+-- device_id, txn_id) stays the guarantee of idempotency: if it ever fired, the whole batch would
+-- fail rather than leave a gap. New events take their rooms' next seqs and the server's next
+-- stream positions in queue order.
 --
 -- Their plans are kept for the session and reused for every batch. A plan made while a table
 -- was small (say, `event` in a new database) may read it whole and hash it, which then costs a
@@ -24,6 +24,19 @@ language sql volatile as $$
     select pg_notify('parley_event', case when first = last
         then json_build_object('stream_pos', first)
         else json_build_object('from', first, 'to', last) end::text)
+$$;
+
+-- Locks the rows of the given rooms in sorted order, then the stream row (the order every event
+-- writer takes them in, so writers never deadlock); returns the next stream position.
+create function lock_for_events(rooms text[]) returns bigint
+language plpgsql volatile set enable_seqscan = off set jit = off as $$
+declare
+    next_pos bigint;
+begin
+    perform 1 from room r where r.room_id = any(rooms) order by r.room_id for update of r;
+    select s.last + 1 into next_pos from stream_position s for update;
+    return next_pos;
+end
 $$;
 
 -- The usual batch, whose every send is new: distinct transaction ids (the committer answers a
@@ -44,8 +57,7 @@ declare
     pos_from bigint;
     pos_to bigint;
 begin
-    perform 1 from room r where r.room_id = any(count_rooms) order by r.room_id for update of r;
-    select s.last + 1 into pos_from from stream_position s for update;
+    pos_from := lock_for_events(count_rooms);
     if exists (select 1 from unnest(pair_rooms, pair_senders) as p(room_id, user_id)
                where not exists (select 1 from room_member m where m.room_id = p.room_id
                                      and m.user_id = p.user_id and m.membership = 'join'))
@@ -95,8 +107,7 @@ declare
     first_pos bigint;
     written bigint;
 begin
-    perform 1 from room r where r.room_id = any(room_ids) order by r.room_id for update of r;
-    select s.last + 1 into first_pos from stream_position s for update;
+    first_pos := lock_for_events(room_ids);
     return query
     with send as (
         select * from unnest(room_ids, senders, device_ids, txn_ids, types, contents, event_ids)

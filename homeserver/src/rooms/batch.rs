@@ -232,6 +232,35 @@ pub(super) async fn write_in(
     Ok(outcomes.into_iter().map(|o| o.answer).collect())
 }
 
+/// Sends as the arrays the batch functions take, one element per send.
+#[derive(Default)]
+struct Columns {
+    room_ids: Vec<String>,
+    senders: Vec<String>,
+    device_ids: Vec<String>,
+    txn_ids: Vec<String>,
+    types: Vec<String>,
+    contents: Vec<String>,
+    /// The id each send's event gets if it is new.
+    event_ids: Vec<String>,
+}
+
+impl Columns {
+    fn of<'a>(sends: impl Iterator<Item = (&'a Queued, &'a String)>) -> Self {
+        let mut columns = Self::default();
+        for (send, event_id) in sends {
+            columns.room_ids.push(send.room_id.clone());
+            columns.senders.push(send.sender.clone());
+            columns.device_ids.push(send.device_id.clone());
+            columns.txn_ids.push(send.txn_id.clone());
+            columns.types.push(send.event_type.clone());
+            columns.contents.push(send.content.clone());
+            columns.event_ids.push(event_id.clone());
+        }
+        columns
+    }
+}
+
 /// The usual batch: `send_events_fast` writes every send as a new event, with the seqs and
 /// positions worked out here (a repeated transaction id is answered with its first send's
 /// event), unless a sender is not a member or a send repeats an earlier one: then it writes
@@ -267,23 +296,18 @@ async fn write_fast(
         room_k.push(*k);
         pairs.insert((send.room_id.as_str(), send.sender.as_str()));
     }
-    let column = |f: fn(&Queued) -> &String| -> Vec<String> {
-        firsts.iter().map(|&i| f(&batch[i]).clone()).collect()
-    };
+    let new = Columns::of(firsts.iter().map(|&i| (&batch[i], &event_ids[i])));
     let rows = sqlx::query!(
         r#"select room_id as "room_id!", before_seq as "before_seq!",
                   first_pos as "first_pos!", origin_server_ts as "origin_server_ts!"
            from send_events_fast($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
-        &column(|q| &q.room_id),
-        &column(|q| &q.sender),
-        &column(|q| &q.device_id),
-        &column(|q| &q.txn_id),
-        &column(|q| &q.event_type),
-        &column(|q| &q.content),
-        &firsts
-            .iter()
-            .map(|&i| event_ids[i].clone())
-            .collect::<Vec<_>>(),
+        &new.room_ids,
+        &new.senders,
+        &new.device_ids,
+        &new.txn_ids,
+        &new.types,
+        &new.contents,
+        &new.event_ids,
         &room_k,
         &per_room.keys().map(|r| (*r).to_owned()).collect::<Vec<_>>(),
         &per_room.values().copied().collect::<Vec<_>>(),
@@ -336,18 +360,17 @@ async fn write_checked(
     batch: &[Queued],
     event_ids: &[String],
 ) -> Result<Vec<Outcome>, BatchFailure> {
-    let column =
-        |f: fn(&Queued) -> &String| -> Vec<String> { batch.iter().map(|q| f(q).clone()).collect() };
+    let all = Columns::of(batch.iter().zip(event_ids));
     let rows = sqlx::query!(
         r#"select n as "n!", outcome as "outcome!", event_id, seq, origin_server_ts
            from send_events($1, $2, $3, $4, $5, $6, $7)"#,
-        &column(|q| &q.room_id),
-        &column(|q| &q.sender),
-        &column(|q| &q.device_id),
-        &column(|q| &q.txn_id),
-        &column(|q| &q.event_type),
-        &column(|q| &q.content),
-        event_ids,
+        &all.room_ids,
+        &all.senders,
+        &all.device_ids,
+        &all.txn_ids,
+        &all.types,
+        &all.contents,
+        &all.event_ids,
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -80,6 +80,28 @@ async fn committer_waiting(s: &crate::Setup) -> i32 {
     found.unwrap_or_default()
 }
 
+/// A stalled batch: the stream lock held on a connection of the test's own, and `user`'s send
+/// of `txn` into `room` in a batch waiting for it (whose backend's pid is returned). Sends made
+/// meanwhile queue behind it until the test commits (or rolls back) on the lock.
+async fn stall_committer(
+    s: &crate::Setup,
+    user: &TestUser,
+    room: &str,
+    txn: &'static str,
+) -> (
+    PgConnection,
+    tokio::task::JoinHandle<(StatusCode, Value)>,
+    i32,
+) {
+    let lock = hold_stream_lock(s).await;
+    let stalled = tokio::spawn({
+        let (user, room) = (user.clone(), room.to_owned());
+        async move { send(&user, &room, txn, txn).await }
+    });
+    let pid = committer_waiting(s).await;
+    (lock, stalled, pid)
+}
+
 async fn queued(server: &TestServer, n: usize) {
     wait_until("sends to queue", Duration::from_secs(15), || async {
         (server.state.rooms.queued_sends() == n).then_some(())
@@ -198,12 +220,7 @@ async fn a_refused_send_does_not_fail_the_others_in_its_batch() {
     let room = group(ann, "Team", &[ben]).await;
     let elsewhere = group(cal, "Elsewhere", &[]).await;
 
-    let mut lock = hold_stream_lock(&s).await;
-    let first = tokio::spawn({
-        let (ann, room) = (ann.clone(), room.clone());
-        async move { send(&ann, &room, "first", "first").await }
-    });
-    committer_waiting(&s).await;
+    let (mut lock, first, _) = stall_committer(&s, ann, &room, "first").await;
     // These queue behind the stalled batch and are then committed together.
     let spawn_send = |user: &TestUser, txn: &'static str| {
         let (user, room) = (user.clone(), room.clone());
@@ -272,12 +289,7 @@ async fn a_failed_batch_fails_its_sends_only_and_the_next_batch_commits() {
     let dan = &users[0];
     let room = group(dan, "Notes", &[]).await;
 
-    let mut lock = hold_stream_lock(&s).await;
-    let lost = tokio::spawn({
-        let (dan, room) = (dan.clone(), room.clone());
-        async move { send(&dan, &room, "x", "x").await }
-    });
-    let committer = committer_waiting(&s).await;
+    let (mut lock, lost, committer) = stall_committer(&s, dan, &room, "x").await;
     // The database connection of the batch dies mid-transaction.
     let terminated: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
         .bind(committer)
@@ -307,12 +319,7 @@ async fn a_batch_answers_a_repeated_transaction_id_with_its_first_event() {
     let ours = group(eve, "Ours", &[fay]).await;
     let mine = group(eve, "Mine", &[]).await;
 
-    let mut lock = hold_stream_lock(&s).await;
-    let first = tokio::spawn({
-        let (eve, mine) = (eve.clone(), mine.clone());
-        async move { send(&eve, &mine, "first", "first").await }
-    });
-    committer_waiting(&s).await;
+    let (mut lock, first, _) = stall_committer(&s, eve, &mine, "first").await;
     // Queued in this order behind the stalled batch, then committed together: every send is
     // new and from a member, with one transaction id twice.
     let mut queued_sends = Vec::new();
