@@ -177,8 +177,9 @@ pub(super) enum BatchFailure {
     /// The database failed (the batch's transaction is rolled back).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
-    /// `send_events` answered something other than one known outcome per send.
-    #[error("unexpected answer from send_events")]
+    /// A batch function answered something other than what it promises (one row per room,
+    /// or one known outcome per send).
+    #[error("unexpected answer from the batch function")]
     Unexpected,
 }
 
