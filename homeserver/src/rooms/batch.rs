@@ -14,9 +14,10 @@
 //! send) takes `send_events_fast`, whose seqs and positions are worked out here; a batch with a
 //! retry or a refusal in it is written by `send_events`, which decides each send in SQL.
 //! A refused send (not a member, no such room) or a retried one (answered with the event stored
-//! the first time) never fails the others. A database failure fails that batch's sends, whose
-//! clients retry with the same transaction ids; the committer carries on with the next batch
-//! (on a new connection).
+//! the first time) never fails the others. A lost connection gets the batch written once more
+//! on a new one; any other database failure fails that batch's sends, whose clients retry with
+//! the same transaction ids, and the committer carries on with the next batch (on a new
+//! connection).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -126,7 +127,7 @@ impl Committer {
         while waiting.recv_many(&mut batch, max).await > 0 {
             let (sends, answers): (Vec<Queued>, Vec<_>) =
                 batch.drain(..).map(|p| (p.send, p.answer)).unzip();
-            match self.write(&sends).await {
+            match self.write_retrying(&sends).await {
                 Ok(results) => {
                     for (answer, result) in answers.into_iter().zip(results) {
                         let _ = answer.send(result);
@@ -142,6 +143,23 @@ impl Committer {
                     }
                 }
             }
+        }
+    }
+
+    /// Writes one batch; if the connection was lost (PostgreSQL restarted, or the backend was
+    /// ended), writes it again once on a new connection. That is safe whether or not the first
+    /// attempt committed: a send already stored is answered with its event.
+    async fn write_retrying(
+        &mut self,
+        batch: &[Queued],
+    ) -> Result<Vec<Result<SendResponse, RoomError>>, BatchFailure> {
+        match self.write(batch).await {
+            Err(BatchFailure::Database(e)) if connection_lost(&e) => {
+                tracing::warn!(error = %e, "committer: connection lost, writing the batch again");
+                self.conn = None;
+                self.write(batch).await
+            }
+            outcome => outcome,
         }
     }
 
@@ -168,6 +186,19 @@ impl Committer {
                 Ok(answers)
             }
         }
+    }
+}
+
+/// Whether `e` means the connection is gone rather than that the batch was refused: an I/O
+/// error, a connection exception (SQLSTATE class 08), or the server shutting the session down
+/// (57P01 administrator command, 57P02 crash, 57P03 cannot connect now).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 

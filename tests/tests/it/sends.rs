@@ -57,7 +57,7 @@ async fn hold_stream_lock(s: &crate::Setup) -> PgConnection {
 /// The backend of the committer once it waits for the stream lock. Asked on a connection
 /// outside any transaction: inside one, PostgreSQL keeps showing the first snapshot of
 /// `pg_stat_activity`.
-async fn committer_waiting(s: &crate::Setup) -> i32 {
+async fn committer_waiting(s: &crate::Setup, except: Option<i32>) -> i32 {
     let mut watch = PgConnection::connect(s.db.url()).await.unwrap();
     let mut found = None;
     let started = tokio::time::Instant::now();
@@ -68,8 +68,10 @@ async fn committer_waiting(s: &crate::Setup) -> i32 {
         );
         found = sqlx::query_scalar::<_, i32>(
             "select pid from pg_stat_activity where datname = current_database()
-             and wait_event_type = 'Lock' and query like '%from send_events%'",
+             and wait_event_type = 'Lock' and query like '%from send_events%'
+             and pid is distinct from $1",
         )
+        .bind(except)
         .fetch_optional(&mut watch)
         .await
         .unwrap();
@@ -98,8 +100,18 @@ async fn stall_committer(
         let (user, room) = (user.clone(), room.to_owned());
         async move { send(&user, &room, txn, txn).await }
     });
-    let pid = committer_waiting(s).await;
+    let pid = committer_waiting(s, None).await;
     (lock, stalled, pid)
+}
+
+/// Ends the backend `pid` (from the test's own connection `on`).
+async fn terminate(on: &mut PgConnection, pid: i32) {
+    let terminated: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(on)
+        .await
+        .unwrap();
+    assert!(terminated);
 }
 
 async fn queued(server: &TestServer, n: usize) {
@@ -290,13 +302,11 @@ async fn a_failed_batch_fails_its_sends_only_and_the_next_batch_commits() {
     let room = group(dan, "Notes", &[]).await;
 
     let (mut lock, lost, committer) = stall_committer(&s, dan, &room, "x").await;
-    // The database connection of the batch dies mid-transaction.
-    let terminated: bool = sqlx::query_scalar("select pg_terminate_backend($1)")
-        .bind(committer)
-        .fetch_one(&mut lock)
-        .await
-        .unwrap();
-    assert!(terminated);
+    // The database connection of the batch dies mid-transaction; the committer writes the
+    // batch again on a new connection, which waits for the lock in turn and dies too.
+    terminate(&mut lock, committer).await;
+    let again = committer_waiting(&s, Some(committer)).await;
+    terminate(&mut lock, again).await;
     let (status, body) = lost.await.unwrap();
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert_eq!(body["errcode"], "M_UNKNOWN");
@@ -374,5 +384,28 @@ async fn a_batch_answers_a_repeated_transaction_id_with_its_first_event() {
     .await
     .unwrap();
     assert_eq!((events, times), (4, 1), "four events, one batch");
+    assert_gap_free(&server).await;
+}
+
+#[tokio::test]
+async fn a_batch_whose_connection_dies_is_written_again_on_a_new_one() {
+    let (server, users, s) = server_with("lost.parley.test", &["gus"]).await;
+    let gus = &users[0];
+    let room = group(gus, "Notes", &[]).await;
+
+    let (mut lock, stalled, committer) = stall_committer(&s, gus, &room, "x").await;
+    // As when PostgreSQL restarts: the committer's connection is ended mid-batch.
+    terminate(&mut lock, committer).await;
+    committer_waiting(&s, Some(committer)).await;
+    sqlx::query("commit").execute(&mut lock).await.unwrap();
+
+    let (status, x) = stalled.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{x}");
+    let stored: i64 = sqlx::query_scalar("select count(*) from event where txn_id = 'x'")
+        .fetch_one(&server.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    assert_eq!(send(gus, &room, "x", "x").await.1, x);
     assert_gap_free(&server).await;
 }
