@@ -311,22 +311,57 @@ async fn rest_run(
     messages: usize,
     tag: &str,
 ) -> anyhow::Result<Measured> {
+    timed_sends(
+        users,
+        rooms,
+        senders,
+        messages,
+        tag,
+        |user, room, s, i, txn| async move {
+            let path = format!("/rooms/{}/send/parley.message/{txn}", seg(&room));
+            let (status, body) = user.put(&path, content(s, i)).await;
+            anyhow::ensure!(status == StatusCode::OK, "send: {status} {body}");
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// `senders` tasks, sender `s` being user `s` mod `users` in room `s` mod `rooms`, each making
+/// `messages` sends one after another (`send(user, room, s, i, txn_id)`); times each send.
+async fn timed_sends<U, F, Fut>(
+    users: &[U],
+    rooms: &[String],
+    senders: usize,
+    messages: usize,
+    tag: &str,
+    send: F,
+) -> anyhow::Result<Measured>
+where
+    U: Clone + Send + Sync + 'static,
+    F: Fn(Arc<U>, Arc<str>, usize, usize, String) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    anyhow::ensure!(!users.is_empty() && !rooms.is_empty(), "no users or rooms");
+    // Shared by the senders of the same user or room: a send clones a pointer, not the value.
+    let users: Vec<Arc<U>> = users.iter().cloned().map(Arc::new).collect();
+    let rooms: Vec<Arc<str>> = rooms.iter().map(|r| Arc::from(r.as_str())).collect();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(senders);
     for s in 0..senders {
-        let user = users.get(s % users.len()).context("no users")?.clone();
-        let room = rooms.get(s % rooms.len()).context("no rooms")?.clone();
+        let user = Arc::clone(&users[s % users.len()]);
+        let room = Arc::clone(&rooms[s % rooms.len()]);
         let tag = format!("{tag}-{s}");
+        let send = send.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(messages);
             for i in 0..messages {
-                let path = format!("/rooms/{}/send/parley.message/{tag}-{i}", seg(&room));
+                let txn = format!("{tag}-{i}");
                 let sent = Instant::now();
-                let (status, body) = user.put(&path, content(s, i)).await;
-                anyhow::ensure!(status == StatusCode::OK, "send: {status} {body}");
+                send(Arc::clone(&user), Arc::clone(&room), s, i, txn).await?;
                 latencies.push(sent.elapsed());
             }
-            Ok(latencies)
+            anyhow::Ok(latencies)
         }));
     }
     let mut latencies = Vec::with_capacity(senders * messages);
@@ -571,33 +606,26 @@ async fn commit_run(
     messages: usize,
     tag: &str,
 ) -> anyhow::Result<Measured> {
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(senders);
-    for s in 0..senders {
-        let user = users.get(s % users.len()).context("no users")?.clone();
-        let room = rooms.get(s % rooms.len()).context("no rooms")?.clone();
-        let service = service.clone();
-        let tag = format!("{tag}-{s}");
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(messages);
-            for i in 0..messages {
-                let txn = format!("{tag}-{i}");
-                let sent = Instant::now();
+    let service = Arc::new(service.clone());
+    timed_sends(
+        users,
+        rooms,
+        senders,
+        messages,
+        tag,
+        move |user, room, s, i, txn| {
+            let service = Arc::clone(&service);
+            async move {
                 let outcome = service
                     .send(&user, &room, "parley.message", &txn, content(s, i))
                     .await
                     .map_err(|e| anyhow::anyhow!("send: {e}"))?;
                 anyhow::ensure!(matches!(outcome, SendOutcome::Stored(_)), "send not stored");
-                latencies.push(sent.elapsed());
+                Ok(())
             }
-            Ok(latencies)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(senders * messages);
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok(Measured::new(latencies, started.elapsed()))
+        },
+    )
+    .await
 }
 
 /// Rows per second PostgreSQL inserts into a copy of `event` (same columns, constraints,
